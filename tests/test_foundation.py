@@ -41,3 +41,14 @@ def test_provenance_fields(tmp_path):
     write_json_atomic(path, record)
     assert json.loads(path.read_text())["settings"] == {"lr": 0.1}
     assert not list(path.parent.glob("*.tmp"))
+
+
+def test_atomic_write_uses_default_mode(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "out.txt"
+    write_json_atomic(path, {"a": 1})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
