@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from part1.metrics import CONVERGENCE_TOLERANCE, epochs_to_convergence
 from tools.provenance import is_smoke, write_atomic
@@ -209,10 +210,12 @@ def plot_misclassified(items: Sequence[Mapping], path: str | os.PathLike, title:
 
 def plot_grouped_bars(run_names: Sequence[str], series: Mapping[str, Sequence[float | None]],
                       path: str | os.PathLike, title: str, ylabel: str, *,
-                      value_format: str = "{:.1f}", smoke: bool | None = None) -> Figure:
+                      value_format: str = "{:.1f}", integer_axis: bool = False,
+                      smoke: bool | None = None) -> Figure:
     """Plot one group of bars per run, one bar per series, with the value written on each bar.
 
     series maps a legend label to one value per run; None (a value the run lacks) draws no bar.
+    integer_axis puts ticks on whole numbers only, for counts such as epochs.
     """
     if not run_names:
         raise ValueError("run_names is empty, so there is no run to compare")
@@ -240,6 +243,8 @@ def plot_grouped_bars(run_names: Sequence[str], series: Mapping[str, Sequence[fl
     axes.set_ylabel(ylabel)
     axes.grid(axis="y", alpha=0.3)
     axes.margins(y=0.15)
+    if integer_axis:
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     if len(series) > 1:
         axes.legend(fontsize=8)
     figure.suptitle(profile_title(title, smoke))
