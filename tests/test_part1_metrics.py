@@ -15,14 +15,17 @@ CLASS_NAMES = [f"breed_{index:02d}" for index in range(N_CLASSES)]
 # The official order has the 12 cat breeds scattered among the dogs; mimic that with every third.
 SPECIES = ["cat" if index % 3 == 0 and index < 36 else "dog" for index in range(N_CLASSES)]
 ABSENT_CLASSES = (4, 17, 36)
+# Absent from the labels and never predicted either, so only labels=range(37) includes it.
+UNSEEN_CLASS = 36
 
 
 def _random_predictions(seed: int, num_images: int = 300):
-    """Return labels without ABSENT_CLASSES, predictions that still use them, and scores."""
+    """Return labels without ABSENT_CLASSES, predictions (some in ABSENT_CLASSES), and scores."""
     rng = np.random.default_rng(seed)
     present = np.array([index for index in range(N_CLASSES) if index not in ABSENT_CLASSES])
     y_true = rng.choice(present, size=num_images)
     random_guess = rng.integers(0, N_CLASSES, size=num_images)
+    random_guess[random_guess == UNSEEN_CLASS] = 0
     y_pred = np.where(rng.random(num_images) < 0.5, y_true, random_guess)
     probs = rng.random((num_images, N_CLASSES))
     # Make the prediction the arg-max, as it is for a real model, so top-5 >= top-1 holds.
@@ -85,6 +88,8 @@ def test_absent_classes_listed(predictions):
     absent_rows = [row for row in result["per_class"] if row["support"] == 0]
 
     assert result["classes_without_test_images"] == [CLASS_NAMES[i] for i in ABSENT_CLASSES]
+    assert UNSEEN_CLASS not in y_pred
+    assert result["per_class"][UNSEEN_CLASS]["precision"] == 0.0
     assert all(row["recall"] == 0.0 for row in absent_rows)
     assert all(row["f1"] == 0.0 for row in absent_rows)
 
