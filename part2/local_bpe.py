@@ -46,8 +46,14 @@ def local_corpus(split: str = "all") -> list[str]:
     return documents
 
 
-def byte_level_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
-    """Build Qwen3's pre-tokenizer: the regex split, then bytes mapped to printable characters."""
+def byte_level_pre_tokenizer(split_digits: bool = True) -> pre_tokenizers.PreTokenizer:
+    """Build Qwen3's pre-tokenizer: the regex split, then bytes mapped to printable characters.
+
+    With split_digits=False it is GPT-2's byte-level pre-tokenizer instead, whose pattern keeps a
+    run of digits together (" ?\\p{N}+"), so BPE can learn multi-digit tokens.
+    """
+    if not split_digits:
+        return pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     return pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(QWEN_SPLIT_PATTERN), behavior="isolated", invert=False),
         # use_regex=False because the split above already replaced GPT-2's own pattern.
@@ -55,7 +61,7 @@ def byte_level_pre_tokenizer() -> pre_tokenizers.PreTokenizer:
     ])
 
 
-def train_byte_level_bpe(texts: list[str], vocab_size: int) -> Tokenizer:
+def train_byte_level_bpe(texts: list[str], vocab_size: int, split_digits: bool = True) -> Tokenizer:
     """Train a byte-level BPE with Qwen3's normalizer, pre-tokenizer and decoder on `texts`.
 
     The 256 byte symbols are always in the vocabulary, so any string encodes without an unknown
@@ -68,7 +74,7 @@ def train_byte_level_bpe(texts: list[str], vocab_size: int) -> Tokenizer:
 
     tokenizer = Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False))
     tokenizer.normalizer = normalizers.NFC()
-    tokenizer.pre_tokenizer = byte_level_pre_tokenizer()
+    tokenizer.pre_tokenizer = byte_level_pre_tokenizer(split_digits)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=byte_alphabet,
                                   special_tokens=[], show_progress=False)
