@@ -1,8 +1,8 @@
 """Train a byte-level BPE tokenizer offline with the tokenizers library, on text shipped with Python.
 
 The corpus is the interactive help text of the running interpreter, `pydoc_data.topics.topics`:
-79 topics of the Python language reference (about 465,000 characters of English prose with code
-examples in CPython 3.11). It needs no download, so the smoke tokenizer and the tokenizer lab's
+79 topics of the Python language reference, 78 distinct texts with about 465,000 characters of
+English prose and code examples in CPython 3.11.7. It needs no download, so the smoke tokenizer and the tokenizer lab's
 from-scratch comparison work in a fresh clone with no network.
 """
 from __future__ import annotations
@@ -32,17 +32,20 @@ def corpus_description() -> str:
 def local_corpus(split: str = "all") -> list[str]:
     """Return the corpus documents of one split: 'all', 'train' or 'held_out'.
 
-    Topics are sorted by name; every HELD_OUT_EVERY-th topic (starting at index 0) is held out.
+    Topics are sorted by name and every HELD_OUT_EVERY-th distinct text, starting with the
+    first, is held out.
     """
     if split not in CORPUS_SPLITS:
         raise ValueError(f"corpus split {split!r} is invalid; use one of {', '.join(CORPUS_SPLITS)}")
     from pydoc_data.topics import topics
 
+    # Some topic names share one text; keeping the first copy keeps the splits disjoint.
+    unique_texts = list(dict.fromkeys(topics[name] for name in sorted(topics)))
     documents = []
-    for index, name in enumerate(sorted(topics)):
+    for index, text in enumerate(unique_texts):
         held_out = index % HELD_OUT_EVERY == 0
         if split == "all" or (split == "held_out") == held_out:
-            documents.append(topics[name])
+            documents.append(text)
     return documents
 
 

@@ -3,9 +3,9 @@
     python -m part2.run_tokenizer_lab --output-dir evaluation/part2 [--tokenizer-dir T] [--student-id ID]
 
 The notebook runs with nbclient in a kernel started from the current interpreter, with the
-repository root as working directory. The tokenizer directory, the student ID and the output
-directory reach it through environment variables (TOKENIZER_DIR, STUDENT_ID and
-TOKENIZER_LAB_OUTPUT_DIR), and the notebook writes id_analysis.json itself, so the file contains
+repository root as working directory. The tokenizer directory, the --student-id value and the
+output directory reach it through environment variables (TOKENIZER_DIR, TOKENIZER_LAB_STUDENT_ID
+and TOKENIZER_LAB_OUTPUT_DIR), and the notebook writes id_analysis.json itself, so the file contains
 exactly what the notebook showed.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from part2.tokenizer_lab import (ID_ANALYSIS_FILE, OUTPUT_DIR_ENV, TOKENIZER_DIR_ENV,
-                                 TokenizerNotFoundError, resolve_tokenizer_dir)
+from part2.tokenizer_lab import (ID_ANALYSIS_FILE, OUTPUT_DIR_ENV, STUDENT_ID_OPTION_ENV,
+                                 TOKENIZER_DIR_ENV, TokenizerNotFoundError, resolve_tokenizer_dir)
 from tools.provenance import SMOKE_BANNER, collect_provenance, is_smoke, run_profile, write_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -53,8 +53,9 @@ def kernel_environment(tokenizer_dir: Path, output_dir: Path, student_id: str | 
     env[OUTPUT_DIR_ENV] = str(output_dir.resolve())
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    env.pop(STUDENT_ID_OPTION_ENV, None)
     if student_id is not None:
-        env["STUDENT_ID"] = student_id
+        env[STUDENT_ID_OPTION_ENV] = student_id.strip()
     return env
 
 

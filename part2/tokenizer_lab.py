@@ -7,6 +7,7 @@ the directory in the TOKENIZER_DIR environment variable, or from an explicit pat
 """
 from __future__ import annotations
 
+import functools
 import os
 import unicodedata
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ SMOKE_SETTINGS_FILE = "smoke_tokenizer_settings.json"
 ID_ANALYSIS_FILE = "id_analysis.json"
 # The notebook writes ID_ANALYSIS_FILE into this directory when the variable is set.
 OUTPUT_DIR_ENV = "TOKENIZER_LAB_OUTPUT_DIR"
+# The runner's --student-id reaches the notebook through this variable; it wins over STUDENT_ID.
+STUDENT_ID_OPTION_ENV = "TOKENIZER_LAB_STUDENT_ID"
 
 # Rows of Qwen3-0.6B's token embedding (vocab_size in its config.json), larger than the tokenizer.
 QWEN3_EMBEDDING_ROWS = 151936
@@ -124,9 +127,14 @@ def byte_to_unicode() -> dict[int, str]:
     return dict(sorted(mapping.items()))
 
 
+@functools.lru_cache(maxsize=1)
+def _unicode_to_byte() -> dict[str, int]:
+    return {char: byte for byte, char in byte_to_unicode().items()}
+
+
 def token_to_bytes(token: str) -> bytes:
     """Return the raw bytes behind a byte-level BPE token string such as 'Ġthe'."""
-    unicode_to_byte = {char: byte for byte, char in byte_to_unicode().items()}
+    unicode_to_byte = _unicode_to_byte()
     return bytes(unicode_to_byte[char] for char in token)
 
 
@@ -245,12 +253,15 @@ class StudentIdChoice:
 
 
 def resolve_student_id(explicit: str | None = None) -> StudentIdChoice:
-    """Pick the ID to analyse: `explicit`, else STUDENT_ID or student.toml via load_student_info().
+    """Pick the ID to analyse: `explicit`, else $TOKENIZER_LAB_STUDENT_ID (the runner's
+    --student-id), else STUDENT_ID or student.toml via load_student_info().
 
     Falls back to the example value of student.example.toml, marked as an example.
     """
     if explicit is not None and explicit.strip():
         return StudentIdChoice(explicit.strip(), "argument", False)
+    if os.environ.get(STUDENT_ID_OPTION_ENV, "").strip():
+        return StudentIdChoice(os.environ[STUDENT_ID_OPTION_ENV].strip(), "--student-id", False)
     info = load_student_info()
     student_id = info.student_id.strip()
     if not student_id:
