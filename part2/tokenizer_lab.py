@@ -1,6 +1,6 @@
 """Logic of the tokenizer lab: loading, vocabulary statistics, round trips, byte-level BPE, chat
-markers and the analysis of a student ID. Part2/Tokenizer_Lab.ipynb imports these functions and
-shows, prints and plots their results.
+markers and the analysis of a student ID. The notebook part2/Tokenizer_Lab.ipynb imports these
+functions and shows, prints and plots their results.
 
 The tokenizer is the Qwen3 one from part2/tokenizer/ (written by `python -m part2.download`), from
 the directory in the TOKENIZER_DIR environment variable, or from an explicit path.
@@ -27,13 +27,14 @@ SMOKE_SETTINGS_FILE = "smoke_tokenizer_settings.json"
 ID_ANALYSIS_FILE = "id_analysis.json"
 # The notebook writes ID_ANALYSIS_FILE into this directory when the variable is set.
 OUTPUT_DIR_ENV = "TOKENIZER_LAB_OUTPUT_DIR"
-# The runner's --student-id reaches the notebook through this variable; it wins over STUDENT_ID.
+# The runner's --student-id reaches the notebook through this variable, which takes precedence
+# over STUDENT_ID.
 STUDENT_ID_OPTION_ENV = "TOKENIZER_LAB_STUDENT_ID"
 
 # Rows of Qwen3-0.6B's token embedding (vocab_size in its config.json), larger than the tokenizer.
 QWEN3_EMBEDDING_ROWS = 151936
 QWEN3_BASE_VOCAB_SIZE = 151643
-QWEN3_ADDED_TOKEN_COUNT = 26
+QWEN3_THINK_ID = 151667
 # Embedding matrices are commonly padded to a multiple of this for GPU matrix-multiply tiles.
 EMBEDDING_PAD_MULTIPLE = 128
 
@@ -99,7 +100,7 @@ def describe_tokenizer(tokenizer, directory: str | os.PathLike) -> dict[str, Any
     if (directory / SMOKE_SETTINGS_FILE).is_file():
         kind = "smoke (offline byte-level BPE from part2.smoke_tokenizer, not Qwen3)"
     elif (tokenizer.vocab_size == QWEN3_BASE_VOCAB_SIZE
-          and tokenizer.convert_ids_to_tokens(QWEN3_BASE_VOCAB_SIZE + 24) == "<think>"):
+          and tokenizer.convert_tokens_to_ids("<think>") == QWEN3_THINK_ID):
         kind = "Qwen3"
     else:
         kind = "other"
@@ -195,7 +196,8 @@ def decode_ids(tokenizer, ids: list[int]) -> str:
 
 
 def token_pieces(tokenizer, ids: list[int]) -> list[str]:
-    """Decode each id on its own; a piece is '\\ufffd' when its token holds part of a character."""
+    """Decode each id on its own. A piece is '\\ufffd' when its token contains only part of a
+    multi-byte character."""
     return [decode_ids(tokenizer, [index]) for index in ids]
 
 
@@ -249,7 +251,7 @@ def chat_template_examples(tokenizer, messages: list[dict[str, str]]) -> dict[st
 class StudentIdChoice:
     student_id: str
     source: str
-    is_example: bool  # True when nobody configured an ID and the template's example is shown
+    is_example: bool  # True when no ID is configured and student.example.toml's value is used
 
 
 def resolve_student_id(explicit: str | None = None) -> StudentIdChoice:

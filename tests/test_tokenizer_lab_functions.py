@@ -134,7 +134,7 @@ def test_byte_mapping_matches_library():
     assert lab.byte_level_alphabet_matches_library()
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     mapping = lab.byte_to_unicode()
-    # every byte that valid UTF-8 can contain, checked through the library's own mapping
+    # characters of 1 to 4 UTF-8 bytes, including the lowest and highest byte of each range
     for char in ["\x00", "\t", " ", "~", "\x7f", "\u0080", "\u00bf", "\u00ff", "\u07ff", "€", "😀"]:
         [(mapped, _)] = byte_level.pre_tokenize_str(char)
         assert mapped == "".join(mapping[byte] for byte in char.encode("utf-8")), repr(char)

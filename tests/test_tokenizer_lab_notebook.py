@@ -1,7 +1,7 @@
 """End-to-end tests of the tokenizer lab: the notebook executed headless by part2.run_tokenizer_lab.
 
-Each notebook run takes about 30 seconds on 2 CPU cores, so each tokenizer's run happens once per
-module and several tests read its outputs.
+A notebook run took 15 to 25 seconds on 2 shared CPU cores, so each tokenizer's notebook runs once
+per module and several tests read its outputs.
 """
 import json
 import os
