@@ -52,7 +52,6 @@ def kernel_environment(tokenizer_dir: Path, output_dir: Path, student_id: str | 
     env[TOKENIZER_DIR_ENV] = str(tokenizer_dir.resolve())
     env[OUTPUT_DIR_ENV] = str(output_dir.resolve())
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     env.pop(STUDENT_ID_OPTION_ENV, None)
     if student_id is not None:
         env[STUDENT_ID_OPTION_ENV] = student_id.strip()
