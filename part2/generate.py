@@ -457,8 +457,12 @@ def _download_only(args: argparse.Namespace) -> int:
     return 0
 
 
-def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
-    """Run the mode that `args` selects; raise UserError or ModelFilesError for bad requests."""
+def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout,
+        generator: Generator | None = None) -> int:
+    """Run the mode that `args` selects; raise UserError or ModelFilesError for bad requests.
+
+    A `generator` loaded earlier is used as it is, and the weight and device flags are ignored.
+    """
     if args.download_only:
         return _download_only(args)
 
@@ -469,11 +473,12 @@ def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.s
     elif not args.interactive and args.write_samples is None:
         text = read_text(args.prompt, "prompt", stdin)
 
-    generator = load_generator(args.model_dir, args.tokenizer_dir, args.device, args.dtype,
-                               offline=offline_requested(args.offline), repo_id=args.repo_id,
-                               cache_dir=args.cache_dir)
-    if not args.quiet:
-        print(generator.describe(), file=sys.stderr, flush=True)
+    if generator is None:
+        generator = load_generator(args.model_dir, args.tokenizer_dir, args.device, args.dtype,
+                                   offline=offline_requested(args.offline), repo_id=args.repo_id,
+                                   cache_dir=args.cache_dir)
+        if not args.quiet:
+            print(generator.describe(), file=sys.stderr, flush=True)
 
     if args.write_samples is not None:
         from part2.samples import write_samples

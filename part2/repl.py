@@ -104,12 +104,12 @@ def run_interactive(generator: Generator, args: argparse.Namespace, stdin: TextI
             import readline  # noqa: F401  (line editing and history for input())
         except ImportError:
             pass
-    if not args.quiet:
-        mode = "on" if session.thinking else "off"
-        print(f"interactive chat, thinking {mode}: type a message; /help lists the commands; "
-              "Ctrl-D or /exit ends it", file=sys.stderr, flush=True)
-
     try:
+        # the ready line sits inside the try, so Ctrl-C right after it still ends cleanly
+        if not args.quiet:
+            mode = "on" if session.thinking else "off"
+            print(f"interactive chat, thinking {mode}: type a message; /help lists the commands; "
+                  "Ctrl-D or /exit ends it", file=sys.stderr, flush=True)
         while True:
             try:
                 line = read_message(stdin, interactive_terminal)
