@@ -702,12 +702,30 @@ def _select_next_token(logits: torch.Tensor, greedy: bool, temperature: float, t
                        seen: torch.Tensor | None) -> torch.Tensor:
     """Pick one token per row from float32 logits (B, V)."""
     if seen is not None:
-        penalized = torch.where(logits > 0, logits / repetition_penalty,
-                                logits * repetition_penalty)
-        logits = torch.where(seen, penalized, logits)
+        logits = apply_repetition_penalty(logits, seen, repetition_penalty)
     if greedy:
         return logits.argmax(dim=-1)
+    probs = torch.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
+    return torch.multinomial(probs, num_samples=1).squeeze(1)
 
+
+def apply_repetition_penalty(logits: torch.Tensor, seen: torch.Tensor,
+                             penalty: float) -> torch.Tensor:
+    """Divide the positive logits of seen tokens by penalty and multiply the negative ones.
+
+    Either way a penalty above 1 makes a seen token less likely. seen is a bool (B, V) mask.
+    """
+    penalized = torch.where(logits > 0, logits / penalty, logits * penalty)
+    return torch.where(seen, penalized, logits)
+
+
+def filter_logits(logits: torch.Tensor, temperature: float, top_k: int,
+                  top_p: float) -> torch.Tensor:
+    """Scale logits (B, V) by 1 / temperature and set tokens outside top-k and top-p to -inf.
+
+    top_k = 0 and top_p = 1.0 disable their filter. The nucleus is the smallest set of most
+    likely tokens whose probability reaches top_p, so it includes the token that crosses top_p.
+    """
     logits = logits / temperature
     if top_k > 0:
         kth_largest = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
@@ -715,14 +733,12 @@ def _select_next_token(logits: torch.Tensor, greedy: bool, temperature: float, t
     if top_p < 1.0:
         sorted_logits, sorted_ids = torch.sort(logits, dim=-1, descending=True)
         sorted_probs = torch.softmax(sorted_logits, dim=-1)
-        # drop a token when the tokens before it already reach top_p; this keeps the one crossing
         mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
         drop = mass_before >= top_p
         drop[:, 0] = False
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(1, sorted_ids, sorted_logits)
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, num_samples=1).squeeze(1)
+    return logits
 
 
 def _validate_generate_args(config: RocLMConfig, input_ids: torch.Tensor, max_new_tokens: int,
