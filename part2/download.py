@@ -75,7 +75,7 @@ def _missing_hf_shards(directory: Path) -> list[str]:
 def detect_layout(directory: str | os.PathLike) -> tuple[str, Path]:
     """Find the checkpoint layout of a model directory.
 
-    Returns ("hf" or "course", the folder that holds the files). A course checkpoint may also sit
+    Returns ("hf" or "course", the folder that contains the files). A course checkpoint may also sit
     in DIR/ckpt/, as the course handed it out. Raises ModelFilesError naming every file looked for.
     """
     directory = Path(directory).expanduser()
@@ -113,7 +113,7 @@ def _list_names(directory: Path, limit: int = 10) -> str:
 
 
 def has_tokenizer_files(directory: str | os.PathLike) -> bool:
-    """Return True when a folder holds a tokenizer that AutoTokenizer can load."""
+    """Return True when a folder contains a tokenizer that AutoTokenizer can load."""
     directory = Path(directory)
     return (directory / "tokenizer_config.json").is_file() and (
         (directory / "tokenizer.json").is_file()
@@ -127,8 +127,8 @@ def copy_tokenizer_files(source: str | os.PathLike, destination: str | os.PathLi
     copies = []
     for name in TOKENIZER_FILES:
         if (source / name).is_file():
-            # the cache stores symlinks into its blob store, so copy the content, not the link
-            shutil.copyfile((source / name).resolve(), destination / name)
+            # copyfile follows the cache's symlinks into its blob store and copies the content
+            shutil.copyfile(source / name, destination / name)
             copies.append(destination / name)
     return copies
 
@@ -180,8 +180,8 @@ def find_cached_model(repo_id: str = DEFAULT_REPO_ID, cache_dir: str | os.PathLi
     try:
         return Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
                                       allow_patterns=ALLOW_PATTERNS, local_files_only=True))
-    except (LocalEntryNotFoundError, OSError):
-        # OSError covers the incomplete-snapshot error of huggingface_hub 1.x and later
+    except LocalEntryNotFoundError:
+        # huggingface_hub 2.4 raises IncompleteSnapshotError, a subclass, for a partial snapshot
         return None
 
 
@@ -221,6 +221,7 @@ def resolve_model_dir(model_dir: str | os.PathLike | None, offline: bool = False
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        prog="python -m part2.download",
         description="Download the Qwen3 config, safetensors and tokenizer files with huggingface_hub "
                     "and print the local model directory.")
     parser.add_argument("--repo-id", default=DEFAULT_REPO_ID,

@@ -47,8 +47,8 @@ DTYPE_ALIASES = {"auto": "auto", "bfloat16": "bfloat16", "bf16": "bfloat16",
                  "float16": "float16", "fp16": "float16", "half": "float16",
                  "float32": "float32", "fp32": "float32", "float": "float32"}
 DEFAULT_MAX_NEW_TOKENS = 512
-# CPU feature flags (Linux /proc/cpuinfo) with native bf16 dot products, where bf16 matmuls run
-# faster than float32; without them PyTorch emulates bf16 and float32 is the faster choice.
+# CPU feature flags (Linux /proc/cpuinfo) of native bf16 dot-product instructions. Without them
+# bf16 matmuls need conversions in software, so float32 is the default there.
 FAST_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 FLOAT16_WARNING = ("float16 was requested: Qwen3 activations exceed the float16 range, and the "
                    "output often turns into repeated '!' tokens; use bfloat16 or float32")
@@ -77,6 +77,7 @@ def _bounded_type(kind, name: str, low: float | None, high: float | None, low_op
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        prog="python -m part2.generate",
         description="Generate text with RocLM on Qwen3 weights: completion, chat, or an "
                     "interactive chat.")
     mode = parser.add_argument_group("mode (pick one; without one, the prompt is read from stdin)")

@@ -114,6 +114,8 @@ def run_interactive(generator: Generator, args: argparse.Namespace, stdin: TextI
             try:
                 line = read_message(stdin, interactive_terminal)
             except EOFError:
+                if interactive_terminal:
+                    out.write("\n")  # end the "User: " line that Ctrl-D left open
                 break
             message = line.strip()
             if not message:

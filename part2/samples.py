@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from part2.chat import chat_prompt_text
-from part2.generate import Generator, GenerationResult, base_messages, run_chat_turn, run_completion
+from part2.generate import Generator, base_messages, run_chat_turn, run_completion
 from tools.provenance import SMOKE_BANNER, collect_provenance, is_smoke, title_with_profile, write_atomic
 
 SAMPLES_FILE = "generation_samples.md"
@@ -46,10 +46,6 @@ def fenced(text: str, language: str = "text") -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{language}\n{text}\n{fence}"
-
-
-def _speed(generator: Generator, result: GenerationResult) -> str:
-    return generator.stats_line(result)
 
 
 def _header(title: str, generator: Generator, settings_line: str) -> list[str]:
@@ -98,9 +94,12 @@ def _sample_section(generator: Generator, args: argparse.Namespace, seed: int,
              f"Settings: {settings}, seed {seed}.", "",
              "Prompt (as the model sees it):", "", prompt_block, "",
              "Output:", "", fenced(output.getvalue().rstrip("\n")), "",
-             f"Speed: {_speed(generator, result)}.", ""]
-    row = [title, "thinking" if thinking else ("completion" if mode == "completion" else "no thinking"),
-           result.prompt_tokens, result.generated_tokens, f"{result.seconds:.2f}",
+             f"Speed: {generator.stats_line(result)}.", ""]
+    if mode == "completion":
+        mode_name = "completion"
+    else:
+        mode_name = "thinking" if thinking else "no thinking"
+    row = [title, mode_name, result.prompt_tokens, result.generated_tokens, f"{result.seconds:.2f}",
            f"{result.tokens_per_second:.1f}"]
     return lines, row
 
@@ -151,7 +150,7 @@ def write_chat_transcript(generator: Generator, out_dir: str | Path,
         sections += [f"## Turn {number}: thinking {'on' if thinking else 'off'}", "",
                      f"User: {message}", "", fenced(output.getvalue().rstrip("\n")), "",
                      f"Settings: {_sampling_description(args, thinking)}, seed {seed}. "
-                     f"Speed: {_speed(generator, result)}.", ""]
+                     f"Speed: {generator.stats_line(result)}.", ""]
 
     # the template re-renders the history each turn; earlier turns appear without their reasoning
     final_prompt = generator.tokenizer.apply_chat_template(

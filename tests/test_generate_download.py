@@ -144,7 +144,7 @@ def test_download_failure_message(tmp_path, monkeypatch, online, capsys):
 
 
 def test_default_download_on_cache_miss(tmp_path, monkeypatch, online):
-    """Without offline mode a cache miss downloads; with the model in the cache it does not."""
+    """Without offline mode, a lookup looks in the cache first and downloads on a miss."""
     modes = []
 
     def fake_snapshot_download(repo_id, **kwargs):
