@@ -31,7 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from part2.chat import (  # noqa: E402
-    ReplyPrinter, SamplingSettings, chat_prompt_ids, chat_prompt_text, completion_prompt_ids,
+    ReplyPrinter, SamplingSettings, chat_prompt_ids, completion_prompt_ids,
     IncrementalDecoder, decode_text, find_tokenizer_dir, format_reply, load_tokenizer, resolve_sampling, split_reply,
     stop_token_ids,
 )
@@ -526,4 +526,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the imported part2.generate, so that the REPL and samples modules, which import it,
+    # share its classes (UserError, Generator) with the code that catches them
+    from part2.generate import main as package_main
+
+    sys.exit(package_main())
