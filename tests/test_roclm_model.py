@@ -232,3 +232,51 @@ def test_imports_both_ways():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def _fused_path_active(model) -> bool:
+    qkv = model.model.layers[0].self_attn.qkv
+    return qkv.weight is not None and qkv._current_pointers() == qkv.pointers
+
+
+def test_fused_projections_match_separate_layers():
+    model = tiny_model()
+    input_ids = random_ids((2, 9))
+    with torch.no_grad():
+        separate = model(input_ids)
+    model.fuse_projections()
+    assert _fused_path_active(model)
+    assert [name for name, _ in model.named_parameters()] == [
+        name for name, _ in tiny_model().named_parameters()]
+    with torch.no_grad():
+        fused = model(input_ids)
+    torch.testing.assert_close(fused, separate, atol=ATOL, rtol=0)
+
+    model = model.to(torch.bfloat16)
+    assert _fused_path_active(model)
+    reference = tiny_model().to(torch.bfloat16)
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids), reference(input_ids), atol=0, rtol=0)
+
+
+def test_fused_model_follows_weight_updates():
+    model = tiny_model()
+    model.fuse_projections()
+    input_ids = random_ids((1, 8))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.train()
+    logits = model(input_ids[:, :-1])
+    F.cross_entropy(logits[0], input_ids[0, 1:]).backward()
+    assert model.model.layers[0].self_attn.q_proj.weight.grad is not None
+    optimizer.step()
+    with torch.no_grad():
+        after_step = model(input_ids)
+        replaced = {name: torch.randn_like(tensor) for name, tensor in model.state_dict().items()}
+        replaced["lm_head.weight"] = replaced["model.embed_tokens.weight"]
+        model.load_state_dict(replaced, assign=True)
+        after_assign = model(input_ids)
+    unfused = tiny_model()
+    with torch.no_grad():
+        unfused.load_state_dict(replaced)
+        torch.testing.assert_close(after_assign, unfused(input_ids), atol=ATOL, rtol=0)
+    assert not torch.allclose(after_step, after_assign)
