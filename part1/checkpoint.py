@@ -25,11 +25,26 @@ FINGERPRINT_RTOL = 1e-6
 
 
 def save_checkpoint(paths: list[str | os.PathLike], checkpoint: dict[str, Any]) -> None:
-    """Serialize once to memory, then write each path through a temporary file and a rename."""
+    """Write the checkpoint atomically to each path, serializing and writing it only once.
+
+    The first path is written through a temporary file and a rename; the others become hard
+    links to it (each placed by a rename too), so a fine-tuning checkpoint of some 300 MB is not
+    written twice. Where hard links are unsupported the bytes are written again.
+    """
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
-    for path in paths:
-        write_atomic(path, buffer.getvalue())
+    first = Path(paths[0])
+    write_atomic(first, buffer.getvalue())
+    for path in paths[1:]:
+        path = Path(path)
+        link_name = path.with_name(f".{path.name}.link")
+        link_name.unlink(missing_ok=True)
+        try:
+            os.link(first, link_name)
+            os.replace(link_name, path)
+        except OSError:
+            link_name.unlink(missing_ok=True)
+            write_atomic(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

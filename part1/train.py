@@ -208,6 +208,10 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
     return factor
 
 
+def make_criterion(args: argparse.Namespace) -> nn.Module:
+    return nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+
+
 def show_progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stdout.isatty()
 
@@ -489,7 +493,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(args.epochs * steps_per_epoch,
                                  round(args.warmup_epochs * steps_per_epoch)))
-    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    criterion = make_criterion(args)
 
     history: list[dict] = []
     start_epoch = 1
@@ -554,7 +558,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                           state_dict=ckpt.model_state(model, args.mode),
                           optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                           scaler=precision.scaler.state_dict() if precision.scaler else None)
-        ckpt.save_checkpoint([best_path, last_path] if improved else [last_path], checkpoint)
+        ckpt.save_checkpoint([last_path, best_path] if improved else [last_path], checkpoint)
         write_history(output_dir, history, provenance)
         print(f"epoch {epoch}/{args.epochs} train_loss {row['train_loss']:.4f} train_acc "
               f"{100 * row['train_acc']:.2f}% val_loss {row['val_loss']:.4f} val_acc "
