@@ -1,9 +1,9 @@
 """Checkpoints: atomic save, safe load, and rebuilding the model a checkpoint describes.
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads with
-torch.load(weights_only=True). A feature-extraction checkpoint stores only the trained head plus
-the backbone's weights id and a fingerprint of the backbone; the backbone is rebuilt from timm
-(or, for --no-pretrained, from the same random seed) and checked against the fingerprint.
+torch.load(weights_only=True). A feature-extraction checkpoint stores only the trained head, the
+backbone's weights id and a fingerprint of the backbone. Loading rebuilds the backbone from timm
+(or, for --no-pretrained, from the same random seed) and checks it against the fingerprint.
 """
 from __future__ import annotations
 
@@ -19,17 +19,17 @@ from part1 import models
 from tools.provenance import write_atomic
 
 CHECKPOINT_FORMAT = 1
-# Relative tolerance for the float64 sum of a rebuilt backbone; summation order on another device
-# or library build changes the last digits, while different weights change far more.
+# Relative tolerance for the float64 sum of a rebuilt backbone. Summation order on another device
+# or library build changes the last digits, but different weights change far more.
 FINGERPRINT_RTOL = 1e-6
 
 
 def save_checkpoint(paths: list[str | os.PathLike], checkpoint: dict[str, Any]) -> None:
     """Write the checkpoint atomically to each path, serializing and writing it only once.
 
-    The first path is written through a temporary file and a rename; the others become hard
-    links to it (each placed by a rename too), so a fine-tuning checkpoint of some 300 MB is not
-    written twice. Where hard links are unsupported the bytes are written again.
+    The first path is written through a temporary file and a rename. The others become hard
+    links to it, each placed by a rename too, so a fine-tuning checkpoint of some 300 MB is
+    written once. Where hard links are unsupported the bytes are written again.
     """
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)

@@ -69,11 +69,11 @@ Expected layout:
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """The dataset folder is missing or incomplete; the message says how to get it."""
+    """The dataset folder is missing or incomplete. The message gives the download steps."""
 
 
 class UndecodableImagesError(RuntimeError):
-    """Listed images cannot be decoded and --strict-images asked to stop."""
+    """Listed images cannot be decoded and --strict-images is set."""
 
 
 @dataclass(frozen=True)

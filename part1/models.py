@@ -1,7 +1,7 @@
 """timm backbones with a new 37-way head, and the two transfer regimes.
 
-- feature_extraction: every backbone parameter is frozen and left out of the optimizer, and the
-  backbone runs in eval mode, so BatchNorm running statistics never change; only the head trains.
+- feature_extraction: only the head trains. Every backbone parameter is frozen and left out of
+  the optimizer, and the backbone runs in eval mode, so BatchNorm running statistics stay fixed.
 - finetune: every parameter trains, the backbone at a lower learning rate than the new head.
 """
 from __future__ import annotations

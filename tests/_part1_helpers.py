@@ -31,8 +31,10 @@ def tiny_model_spec(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def few_threads():
+    """Run torch on one thread, because on a shared 2-core machine extra OpenMP threads spin and
+    make small models many times slower."""
     previous = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
 

@@ -28,7 +28,6 @@ def test_sample_parsing_matches_release(pets_sample_root):
     assert data.find_undecodable(trainval + test) == {}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("model, mode", RUNS)
 def test_sample_run_end_to_end(pets_sample_root, tmp_path, model, mode):
     run_dir, eval_dir = tmp_path / "run", tmp_path / "eval"
