@@ -358,8 +358,16 @@ def measure(args: argparse.Namespace, data_dir: Path, devices: list[torch.device
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Resolve settings, run every measurement and return the benchmark.json content."""
     args = resolve_settings(args)
+    previous_threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        return collect_results(args)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def collect_results(args: argparse.Namespace) -> dict[str, Any]:
     devices = benchmark_devices(args.device)
     system = system_info(devices)
 
