@@ -10,6 +10,7 @@ partial run still gives a readable report.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import re
@@ -38,6 +39,16 @@ RECIPE_KEYS = ("epochs", "batch_size", "image_size", "lr", "head_lr", "backbone_
                "weight_decay", "label_smoothing", "warmup_epochs", "val_fraction", "seed")
 DIGIT_WORDS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
 NOT_RUN = r"\notrun{}"
+ROCLM_SOURCE = REPO_ROOT / "part2" / "roclm_model.py"
+# Code shown beside each formula: generated file name and the definitions, as Class.method or
+# function names in part2/roclm_model.py.
+CODE_EXCERPTS = {
+    "code_rmsnorm.tex": ("RocLMRMSNorm.forward",),
+    "code_mlp.tex": ("RocLMMLP.forward",),
+    "code_attention.tex": ("RocLMAttention.forward", "RocLMAttention._explicit_attention"),
+    "code_rope.tex": ("RocLMRotaryEmbedding.forward", "rotate_half", "apply_rotary_emb"),
+    "code_causal_mask.tex": ("causal_mask",),
+}
 # Generated text is cut to this many lines so a long transcript cannot swamp the PDF.
 MAX_LISTING_LINES = 150
 MAX_TABLE_ROWS = 60
@@ -94,6 +105,15 @@ def fmt_number(value: Any, digits: int = 1) -> str:
             return f"${mantissa}\\times 10^{{{int(exponent)}}}$"
         return f"{value:,.{digits}f}".replace(",", "{,}")
     return latex_escape(value)
+
+
+def fmt_general(value: Any) -> str:
+    """Format a JSON scalar of unknown meaning: floats with 4 significant digits."""
+    if isinstance(value, float) and not (math.isnan(value) or math.isinf(value)):
+        if value != 0 and abs(value) < 1e-3:
+            return fmt_number(value, 3)
+        return latex_escape(f"{value:.4g}")
+    return fmt_number(value)
 
 
 def fmt_millions(value: Any) -> str:
@@ -299,7 +319,12 @@ def part1_sentences(available: dict[str, dict[str, Any]]) -> str:
     if not available:
         return "\\notrun{}: no Part 1 results to discuss yet.\n"
     sentences = []
-    best = max(available, key=lambda run: available[run]["test"].get("top1", -1.0))
+    scored = {run: metrics for run, metrics in available.items()
+              if isinstance(metrics.get("test", {}).get("top1"), (int, float))}
+    if not scored:
+        return "\\notrun{}: the Part 1 metrics files hold no test accuracy.\n"
+    available = scored
+    best = max(available, key=lambda run: available[run]["test"]["top1"])
     sentences.append(f"The highest test top-1 accuracy is \\{RUN_MACRO[best]}TopOne{{}}, reached "
                      f"by {RUN_LABEL[best]}, with macro F1 \\{RUN_MACRO[best]}MacroFOne{{}}.")
     for model, label in MODEL_LABEL.items():
@@ -308,8 +333,8 @@ def part1_sentences(available: dict[str, dict[str, Any]]) -> str:
             continue
         gain = 100 * (tuned["test"]["top1"] - probe["test"]["top1"])
         direction = "above" if gain >= 0 else "below"
-        probe_seconds = probe["training"].get("mean_epoch_seconds")
-        tuned_seconds = tuned["training"].get("mean_epoch_seconds")
+        probe_seconds = probe.get("training", {}).get("mean_epoch_seconds")
+        tuned_seconds = tuned.get("training", {}).get("mean_epoch_seconds")
         sentence = (f"For {label}, full fine-tuning ends {abs(gain):.1f} points {direction} "
                     f"feature extraction in top-1 accuracy "
                     f"(\\{RUN_MACRO[model + '_finetune']}TopOne{{}} against "
@@ -318,8 +343,8 @@ def part1_sentences(available: dict[str, dict[str, Any]]) -> str:
             sentence += (f", and an epoch of fine-tuning takes {tuned_seconds / probe_seconds:.1f} "
                          f"times as long as an epoch of feature extraction")
         sentences.append(sentence + ".")
-        probe_conv = probe["training"].get("epochs_to_convergence")
-        tuned_conv = tuned["training"].get("epochs_to_convergence")
+        probe_conv = probe.get("training", {}).get("epochs_to_convergence")
+        tuned_conv = tuned.get("training", {}).get("epochs_to_convergence")
         if probe_conv is not None and tuned_conv is not None:
             sentences.append(f"It converges after {tuned_conv} epochs when fine-tuned and after "
                              f"{probe_conv} epochs as a feature extractor.")
@@ -331,7 +356,7 @@ def part1_errors(available: dict[str, dict[str, Any]]) -> str:
         return "\\notrun{}: no Part 1 results to analyse yet.\n"
     parts = []
     for run, metrics in available.items():
-        test = metrics["test"]
+        test = metrics.get("test", {})
         text = [f"\\paragraph{{{RUN_LABEL[run]}.}}"]
         species = test.get("species_confusion")
         if species and len(species) == 2:
@@ -421,8 +446,7 @@ def json_table(report: Report, data: dict[str, Any], macro_prefix: str, caption:
     pairs = flatten(data)
     rows = []
     for path, value in pairs:
-        digits = 4 if isinstance(value, float) else 1
-        use = report.define(macro_prefix + macro_name(*path), fmt_number(value, digits))
+        use = report.define(macro_prefix + macro_name(*path), fmt_general(value))
         rows.append(f"\\texttt{{{latex_escape('.'.join(path))}}} & {use} \\\\")
     note = ""
     if len(rows) > MAX_TABLE_ROWS:
@@ -498,6 +522,53 @@ def write_part2(report: Report) -> None:
         if analysis is not None else "\\notrun{}: evaluation/part2/id\\_analysis.json is missing.\n")
 
 
+def find_definition(tree: ast.Module, qualified_name: str) -> ast.AST | None:
+    """Return the function or method QUALIFIED_NAME ('Class.method' or 'function') in TREE."""
+    scope: list[ast.stmt] = tree.body
+    node = None
+    for part in qualified_name.split("."):
+        node = next((item for item in scope if isinstance(
+            item, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and item.name == part), None)
+        if node is None:
+            return None
+        scope = node.body
+    return node
+
+
+def write_code_excerpts(report: Report, source_path: Path = ROCLM_SOURCE) -> None:
+    """Copy the definitions behind each formula from the RocLM source into listings, so the
+    code in the PDF is the code that ran."""
+    if not source_path.is_file():
+        report.missing.append(str(source_path.relative_to(REPO_ROOT))
+                              if source_path.is_relative_to(REPO_ROOT) else str(source_path))
+        for name in CODE_EXCERPTS:
+            report.files[name] = "\\notrun{}: part2/roclm\\_model.py is missing.\n"
+        return
+    source = source_path.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    for name, definitions in CODE_EXCERPTS.items():
+        blocks, absent = [], []
+        for qualified_name in definitions:
+            node = find_definition(tree, qualified_name)
+            if node is None:
+                absent.append(qualified_name)
+                continue
+            start = min([node.lineno] + [decorator.lineno for decorator in node.decorator_list])
+            block = lines[start - 1:node.end_lineno]
+            indent = min(len(line) - len(line.lstrip()) for line in block if line.strip())
+            blocks.append("\n".join(line[indent:] for line in block))
+        text = ""
+        if blocks:
+            listing_name = "code/" + name.replace(".tex", ".py")
+            write_atomic(report.output_dir / listing_name, ascii_text("\n\n".join(blocks)) + "\n")
+            text += f"\\lstinputlisting[style=python]{{generated/{listing_name}}}\n"
+        for qualified_name in absent:
+            report.missing.append(f"{qualified_name} in part2/roclm_model.py")
+            text += f"\\notrun{{}}: {latex_escape(qualified_name)} is not in part2/roclm\\_model.py.\n"
+        report.files[name] = text
+
+
 # ---------------------------------------------------------------------------------------------
 
 def build_report(eval_dir: Path, output_dir: Path) -> Report:
@@ -510,6 +581,7 @@ def build_report(eval_dir: Path, output_dir: Path) -> Report:
     write_header(report)
     write_part1(report)
     write_part2(report)
+    write_code_excerpts(report)
     write_missing(report)
     report.write()
     return report
