@@ -108,24 +108,30 @@ smoke_dir="checkpoints/smoke"
 part1_models=(resnet50 swin_t)
 part1_modes=(feature_extraction finetune)
 
-# Part 1 recipes. Full: ImageNet weights at 224 px; fine-tuning needs fewer epochs than the linear
-# probe because every layer adapts. Smoke: random weights, tiny images and one epoch more than
-# the minimum so that the curves have two points.
+# Part 1 recipes. Full: ImageNet weights at 224 px with part1.train's defaults for epochs and
+# batch size (its early stopping may end a run sooner). Smoke: random weights, tiny images and two
+# epochs, so that every curve has two points.
 if [ "$profile" = full ]; then
     image_size=224
-    epochs_feature_extraction=20
-    epochs_finetune=20
-    batch_feature_extraction=64
+    epochs_feature_extraction=15
+    epochs_finetune=15
+    batch_feature_extraction=32
     batch_finetune=32
     pretrained_flag=()
+    num_workers=4
+    smoke_batch_caps=()
 else
     image_size=64
     epochs_feature_extraction=2
     epochs_finetune=2
-    batch_feature_extraction=16
-    batch_finetune=16
+    batch_feature_extraction=8
+    batch_finetune=8
     pretrained_flag=(--no-pretrained)
-    smoke_images_per_class=8
+    num_workers=0
+    smoke_images_per_class=4
+    # At most this many training and validation batches per epoch, so a real dataset given with
+    # --data-dir costs no more than the generated one.
+    smoke_batch_caps=(--max-train-batches 3 --max-eval-batches 3)
 fi
 
 export RUN_PROFILE="$profile"
@@ -316,17 +322,15 @@ step_timm_weights() {
     "$python" -m tools.fetch_assets timm-weights "${offline_flag[@]}"
 }
 
-# Write the local Qwen3-0.6B directory to $runs_dir/model_dir.txt: the cached snapshot when
-# offline, else the directory that part2.download prints on its last line.
+# Write the local Qwen3-0.6B directory, which part2.download prints on its last line (it downloads
+# what is missing, or with --offline only looks in the cache), to $runs_dir/model_dir.txt.
 step_locate_qwen() {
     local found
     mkdir -p "$runs_dir"
-    if [ "$offline" -eq 1 ]; then
-        found="$("$python" -m tools.fetch_assets qwen-dir)"
-    else
-        "$python" -m part2.download --repo-id Qwen/Qwen3-0.6B | tee "$runs_dir/download.out"
-        found="$(grep -v '^[[:space:]]*$' "$runs_dir/download.out" | tail -n 1)"
-    fi
+    local offline_flag=()
+    [ "$offline" -eq 0 ] || offline_flag=(--offline)
+    "$python" -m part2.download --repo-id Qwen/Qwen3-0.6B "${offline_flag[@]}" | tee "$runs_dir/download.out"
+    found="$(grep -v '^[[:space:]]*$' "$runs_dir/download.out" | tail -n 1)"
     if [ ! -f "$found/config.json" ]; then
         echo "error: no config.json in '$found', so it is not a Qwen3 checkpoint directory" >&2
         return 1
@@ -342,11 +346,13 @@ step_train() {
     [ -f "$run_dir/last.pth" ] && resume=(--resume)
     "$python" -m part1.train --data-dir "$data_dir" --output-dir "$run_dir" --model "$model" \
         --mode "$mode" --epochs "$epochs" --batch-size "$batch" --image-size "$image_size" \
-        --seed 0 --quiet "${pretrained_flag[@]}" "${resume[@]}"
+        --seed 0 --num-workers "$num_workers" --quiet "${pretrained_flag[@]}" \
+        "${smoke_batch_caps[@]}" "${resume[@]}"
 }
 
 step_evaluate() {
-    "$python" -m part1.evaluate --run-dir "$1" --data-dir "$data_dir" --output-dir "$2"
+    "$python" -m part1.evaluate --run-dir "$1" --data-dir "$data_dir" --output-dir "$2" \
+        --num-workers "$num_workers" --quiet
 }
 
 step_compare() { "$python" -m part1.compare --eval-dir "$eval_dir/part1"; }

@@ -1,10 +1,9 @@
-"""Fetch or locate the inputs of the full profile: Oxford-IIIT Pet, the timm ImageNet weights and
-Qwen3-0.6B. run_all.sh calls it; each command prints one line per item and exits non-zero with one
-message when something is missing.
+"""Fetch or check the inputs of Part 1 (Oxford-IIIT Pet, the timm ImageNet weights) and report a
+tokenizer's size. run_all.sh calls it; each command prints one line per item and exits non-zero
+with one message when something is missing. Qwen3-0.6B is fetched by part2.download.
 
     python -m tools.fetch_assets pets --data-dir data [--download]
     python -m tools.fetch_assets timm-weights [--offline]
-    python -m tools.fetch_assets qwen-dir --offline [--repo-id Qwen/Qwen3-0.6B]
     python -m tools.fetch_assets vocab-size --tokenizer-dir DIR
 """
 from __future__ import annotations
@@ -13,9 +12,6 @@ import argparse
 import sys
 from pathlib import Path
 
-# The timm weights behind Part 1's pretrained runs; timm stores them in the Hugging Face cache.
-TIMM_WEIGHTS = ("resnet50.a1_in1k", "swin_tiny_patch4_window7_224.ms_in1k")
-QWEN_REPO_ID = "Qwen/Qwen3-0.6B"
 PETS_LIST_FILES = ("trainval.txt", "test.txt")
 PETS_URLS = ("https://thor.robots.ox.ac.uk/~vgg/data/pets/images.tar.gz",
              "https://thor.robots.ox.ac.uk/~vgg/data/pets/annotations.tar.gz")
@@ -61,7 +57,10 @@ def fetch_timm_weights(offline: bool) -> None:
     import timm
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    for name in TIMM_WEIGHTS:
+    from part1.models import MODEL_SPECS
+
+    # timm stores the weights in the Hugging Face cache, where part1.train finds them offline.
+    for name in (f"{spec.timm_name}.{spec.pretrained_tag}" for spec in MODEL_SPECS.values()):
         try:
             timm.create_model(name, pretrained=True)
         except (LocalEntryNotFoundError, OSError) as error:
@@ -69,19 +68,6 @@ def fetch_timm_weights(offline: bool) -> None:
                     if offline else "check the network connection")
             raise MissingInput(f"timm weights {name} are not available ({error}); {hint}") from None
         print(f"timm weights ready: {name}")
-
-
-def find_qwen_dir(repo_id: str) -> Path:
-    """Return the cached snapshot of REPO_ID without touching the network."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
-    except LocalEntryNotFoundError:
-        raise MissingInput(f"{repo_id} is not in the Hugging Face cache; pass --model-dir DIR, or "
-                           f"run `bash run_all.sh --download-only` on a machine with internet "
-                           f"first") from None
 
 
 def tokenizer_vocab_size(tokenizer_dir: Path) -> int:
@@ -107,9 +93,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     timm_weights.add_argument("--offline", action="store_true",
                               help="only check the cache (set HF_HUB_OFFLINE=1 as well)")
 
-    qwen = commands.add_parser("qwen-dir", help="print the cached Qwen3 snapshot directory")
-    qwen.add_argument("--repo-id", default=QWEN_REPO_ID, help=f"Hub repository (default {QWEN_REPO_ID})")
-
     vocab = commands.add_parser("vocab-size", help="print the tokenizer's size, added tokens included")
     vocab.add_argument("--tokenizer-dir", type=Path, required=True,
                        help="directory that AutoTokenizer.from_pretrained loads")
@@ -124,8 +107,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Oxford-IIIT Pet ready: {root}")
         elif args.command == "timm-weights":
             fetch_timm_weights(args.offline)
-        elif args.command == "qwen-dir":
-            print(find_qwen_dir(args.repo_id))
         elif args.command == "vocab-size":
             print(tokenizer_vocab_size(args.tokenizer_dir))
     except MissingInput as error:

@@ -412,9 +412,9 @@ def write_part1(report: Report) -> None:
     if not comparison:
         report.missing.append(f"{report.eval_dir.name}/part1/*.png (comparison plots of "
                               f"part1.compare)")
-    for path in comparison:
+    for position, path in enumerate(comparison):
         caption = "Comparison of the four runs: " + path.stem.replace("_", " ") + "."
-        curves.insert(0, figure(report.copy_figure(f"part1/{path.name}", f"compare_{path.name}"),
+        curves.insert(position, figure(report.copy_figure(f"part1/{path.name}", f"compare_{path.name}"),
                                 latex_escape(caption), "0.75\\linewidth"))
     report.files["part1_curves.tex"] = "".join(curves)
     report.files["part1_confusion.tex"] = "".join(confusion)
