@@ -171,7 +171,7 @@ step_is_complete() {
 }
 
 # run_step NAME SIGNATURE OUTPUT... -- COMMAND...
-# Skip NAME when its marker holds SIGNATURE and every OUTPUT exists; otherwise run COMMAND with its
+# Skip NAME when its marker contains SIGNATURE and every OUTPUT exists; otherwise run COMMAND with its
 # output in evaluation/logs/NAME.log, time it, and stop the whole run when it fails.
 run_step() {
     local name="$1" signature="profile=$profile $2"
@@ -253,14 +253,14 @@ module_exists() {
 # ---------------------------------------------------------------------------------------------
 # profile bookkeeping
 
-# evaluation/ holds one profile at a time. Smoke results are disposable and a full run replaces
+# evaluation/ contains one profile at a time. Smoke results are disposable and a full run replaces
 # them; a smoke run never overwrites full results unless --force is given.
 claim_evaluation_dir() {
     local previous=""
     [ -f "$logs_dir/profile" ] && previous="$(cat "$logs_dir/profile")"
     if [ -n "$previous" ] && [ "$previous" != "$profile" ]; then
         if [ "$previous" = full ] && [ "$force" -eq 0 ]; then
-            echo "error: $eval_dir/ holds results of the full profile; a smoke run would replace them." >&2
+            echo "error: $eval_dir/ contains results of the full profile, which a smoke run would replace." >&2
             echo "       Copy $eval_dir/ somewhere safe, then rerun with --force." >&2
             exit 1
         fi
@@ -508,7 +508,7 @@ run_part2() {
     run_step part2_generate "$model_dir $tokenizer_dir" \
         "$eval_dir/part2/generation_samples.md" "$eval_dir/part2/chat_transcript.md" -- step_generate
     run_step part2_benchmark "benchmark" "$eval_dir/part2/benchmark.json" -- step_part2_benchmark
-    run_step part2_tokenizer_lab "$tokenizer_dir $(fingerprint student.toml)" \
+    run_step part2_tokenizer_lab "$tokenizer_dir id=${STUDENT_ID:-} $(fingerprint student.toml)" \
         "$eval_dir/part2/id_analysis.json" -- step_tokenizer_lab
 }
 
@@ -516,7 +516,7 @@ run_report() {
     local inputs
     inputs="$(find "$eval_dir" -path "$eval_dir/logs" -prune -o -type f -print | sort)"
     # shellcheck disable=SC2086
-    run_step report "$(fingerprint $inputs latex/report.tex student.toml)" \
+    run_step report "$(fingerprint $inputs latex/report.tex part2/roclm_model.py student.toml) student=${STUDENT_ID:-}/${STUDENT_NAME:-}/${COLLABORATORS:-}/${AI_TOOLS:-}" \
         latex/generated/macros.tex -- step_report
 
     if command -v latexmk >/dev/null 2>&1 && command -v pdflatex >/dev/null 2>&1; then

@@ -174,7 +174,7 @@ def test_smoke_refuses_to_replace_full_results(tmp_path):
     (root / "evaluation" / "part1").mkdir()
     result = run_all(root, "--smoke", "--quiet", timeout=30)
     assert result.returncode == 1
-    assert "holds results of the full profile" in result.stderr
+    assert "contains results of the full profile" in result.stderr
     assert (root / "evaluation" / "part1").is_dir()
 
 
@@ -205,3 +205,119 @@ def test_package_has_three_folders_without_data(tmp_path):
         assert not {"data", "checkpoints", "runs", ".venv", ".git", "build"} & set(parts), name
         assert not name.startswith(("Code/evaluation", "Code/part2/tokenizer")), name
         assert not name.endswith((".pth", ".safetensors", ".aux")), name
+
+
+# ---------------------------------------------------------------------------------------------
+# the smoke profile end to end
+
+SMOKE_TIMEOUT_S = 900
+
+
+def pdf_text_streams(path: Path) -> bytes:
+    """Return the decompressed content streams of a PDF, where its words appear as (text) TJ."""
+    import zlib
+
+    data = path.read_bytes()
+    streams = []
+    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            streams.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            continue
+    return b"\n".join(streams)
+
+
+def json_profiles(data) -> list[str]:
+    """Collect every "profile" value in a JSON document."""
+    if isinstance(data, dict):
+        found = [data["profile"]] if isinstance(data.get("profile"), str) else []
+        return found + [value for item in data.values() for value in json_profiles(item)]
+    if isinstance(data, list):
+        return [value for item in data for value in json_profiles(item)]
+    return []
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """Run `run_all.sh --smoke` once in a copy of the repository; with PETS_SAMPLE_ROOT and
+    QWEN_TOKENIZER_DIR set, on the real sample images and the real Qwen3 tokenizer."""
+    root = copy_repository(tmp_path_factory.mktemp("smoke") / "repo")
+    args = ["--smoke", "--quiet"]
+    for variable, flag in (("PETS_SAMPLE_ROOT", "--data-dir"), ("QWEN_TOKENIZER_DIR", "--tokenizer-dir")):
+        if os.environ.get(variable):
+            args += [flag, os.environ[variable]]
+    result = run_all(root, *args, timeout=SMOKE_TIMEOUT_S, env={"STUDENT_ID": "20230042"})
+    return root, result
+
+
+@pytest.mark.slow
+def test_smoke_run_succeeds(smoke_run):
+    root, result = smoke_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "summary (profile smoke)" in result.stdout
+    assert "FAILED" not in result.stdout
+
+
+@pytest.mark.slow
+def test_smoke_run_artifact_tree(smoke_run):
+    root, _ = smoke_run
+    evaluation = root / "evaluation"
+    expected = ["part1/summary.csv", "part1/summary.md", "part2/parity.json",
+                "part2/generation_samples.md", "part2/chat_transcript.md", "part2/benchmark.json",
+                "part2/id_analysis.json", "logs/summary.tsv", "logs/part1_compare.log",
+                "logs/part2_tokenizer_lab.log"]
+    for run in RUNS:
+        expected += [f"part1/{run}/{name}" for name in
+                     ("metrics.json", "classification_report.csv", "confusion_matrix.png",
+                      "training_curves.png", "per_class_f1.png", "misclassified.png")]
+    for name in expected:
+        assert (evaluation / name).is_file(), name
+    assert (root / "latex" / "generated" / "macros.tex").is_file()
+    assert "Not run" not in (root / "latex" / "generated" / "missing.tex").read_text()
+
+
+@pytest.mark.slow
+def test_smoke_artifacts_say_smoke(smoke_run):
+    from tools.provenance import SMOKE_BANNER
+
+    root, _ = smoke_run
+    evaluation = root / "evaluation"
+    for path in evaluation.rglob("*.json"):
+        profiles = json_profiles(json.loads(path.read_text()))
+        assert profiles, f"{path} has no profile"
+        assert set(profiles) == {"smoke"}, path
+    for path in evaluation.rglob("*.md"):
+        if path.name == "README.md":
+            continue
+        assert path.read_text().startswith(SMOKE_BANNER), path
+    if shutil.which("pdflatex") and shutil.which("latexmk"):
+        pdf = root / "latex" / "report.pdf"
+        assert pdf.is_file()
+        assert b"(SMOKE" in pdf_text_streams(pdf)
+    else:
+        assert (root / "latex" / "generated" / "profile.tex").read_text().strip().endswith("\\smoketrue")
+
+
+@pytest.mark.slow
+def test_smoke_rerun_skips_complete_steps(smoke_run):
+    root, first = smoke_run
+    assert first.returncode == 0
+    result = run_all(root, "--smoke", "--quiet", *first.args[4:], timeout=300,
+                     env={"STUDENT_ID": "20230042"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    ran = [line for line in result.stdout.splitlines() if line.startswith("step ")
+           and ": running" in line and not line.startswith("step setup")]
+    assert ran == []
+
+
+@pytest.mark.slow
+def test_smoke_package(smoke_run, tmp_path):
+    root, first = smoke_run
+    assert first.returncode == 0
+    result = run_all(root, "--package", timeout=120)
+    assert result.returncode == 0, result.stderr
+    names = zipfile.ZipFile(root / "submission.zip").namelist()
+    assert {name.split("/", 1)[0] for name in names} == {"latex", "evaluation", "Code"}
+    assert "evaluation/part2/parity.json" in names
+    assert not [name for name in names if name.endswith((".pth", ".safetensors"))
+                or name.startswith(("Code/data/", "Code/checkpoints/", "Code/runs/", "Code/.venv"))]

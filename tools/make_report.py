@@ -35,8 +35,9 @@ RUN_LABEL = {"resnet50_feature_extraction": "ResNet-50, feature extraction",
 MODEL_LABEL = {"resnet50": "ResNet-50", "swin_t": "Swin-T"}
 RUN_FIGURES = ("training_curves", "confusion_matrix", "per_class_f1", "misclassified")
 # Settings worth showing in the recipe table, when the run recorded them.
-RECIPE_KEYS = ("epochs", "batch_size", "image_size", "lr", "head_lr", "backbone_lr",
-               "weight_decay", "label_smoothing", "warmup_epochs", "val_fraction", "seed")
+RECIPE_KEYS = ("epochs", "batch_size", "image_size", "lr", "backbone_lr", "weight_decay",
+               "warmup_epochs", "label_smoothing", "clip_grad_norm", "patience", "val_fraction",
+               "cached_features", "max_train_batches", "seed")
 DIGIT_WORDS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
 NOT_RUN = r"\notrun{}"
 ROCLM_SOURCE = REPO_ROOT / "part2" / "roclm_model.py"
@@ -259,6 +260,8 @@ def define_run_macros(report: Report, run: str, metrics: dict[str, Any] | None) 
     report.define(prefix + "BestValAcc",
                   fmt_percent(training.get("best_val_acc")) if not missing else NOT_RUN)
     report.define(prefix + "TestImages", number(test, "num_images"))
+    report.define(prefix + "TrainImages", number(training, "train_images"))
+    report.define(prefix + "ValImages", number(training, "val_images"))
     report.define(prefix + "EpochsRun", number(training, "epochs_run"))
     report.define(prefix + "BestEpoch", number(training, "best_epoch"))
     report.define(prefix + "EpochsConv", number(training, "epochs_to_convergence"))
@@ -294,8 +297,11 @@ def part1_results_table(available: dict[str, dict[str, Any]]) -> str:
 def part1_recipe_table(available: dict[str, dict[str, Any]]) -> str:
     if not available:
         return "\\notrun{}: no Part 1 run has a metrics.json yet.\n"
-    settings = {run: metrics.get("provenance", {}).get("settings", {}) or {}
-                for run, metrics in available.items()}
+    # evaluate's provenance nests the settings of the training run under "training_settings".
+    settings = {}
+    for run, metrics in available.items():
+        recorded = metrics.get("provenance", {}).get("settings", {}) or {}
+        settings[run] = recorded.get("training_settings", recorded)
     keys = [key for key in RECIPE_KEYS if any(key in values for values in settings.values())]
     header = " & ".join(["Setting"] + [RUN_LABEL[run].replace(", ", "\\newline ")
                                        for run in available])
@@ -307,7 +313,7 @@ def part1_recipe_table(available: dict[str, dict[str, Any]]) -> str:
         cells = [fmt_number(settings[run].get(key), 4) if not isinstance(settings[run].get(key), str)
                  else latex_escape(settings[run][key]) for run in available]
         rows.append(latex_escape(key) + " & " + " & ".join(cells))
-    columns = "@{}l" + "p{0.17\\linewidth}" * len(available) + "@{}"
+    columns = "@{}p{0.2\\linewidth}" + "p{0.16\\linewidth}" * len(available) + "@{}"
     return (f"\\begin{{table}}[H]\\centering\\small\n\\begin{{tabular}}{{{columns}}}\n\\toprule\n"
             f"{header} \\\\\n\\midrule\n" + " \\\\\n".join(rows) + " \\\\\n\\bottomrule\n"
             "\\end{tabular}\n\\caption{Resolved settings of each run, as recorded in its "

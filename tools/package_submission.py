@@ -1,7 +1,8 @@
-"""Write submission.zip with the three folders the course asks for: latex, evaluation and Code.
+"""Write submission.zip with the three folders that the course requires: latex, evaluation and Code.
 
-latex holds the report sources, the generated inputs and the PDF; evaluation holds every result;
-Code holds the source tree without data, checkpoints, caches, the virtual environment or results.
+latex contains the report sources, the generated inputs and the PDF. evaluation contains every
+result. Code contains the source tree without data, checkpoints, caches, the virtual environment
+or results.
 
     python -m tools.package_submission [--output submission.zip]
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# Never packaged in Code, whatever git says: generated results, data, weights, caches and builds.
+# Left out of Code even when git tracks them: generated results, data, weights, caches and builds.
 EXCLUDED_DIRS = {".git", ".venv", "venv", "data", "checkpoints", "ckpt", "runs", ".cache",
                  "__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", "evaluation"}
 EXCLUDED_PATHS = {"part2/tokenizer", "latex/build", "latex/generated", "submission.zip",
@@ -39,8 +40,11 @@ def is_excluded(relative: Path) -> bool:
 
 
 def source_files(root: Path) -> list[Path]:
-    """List the source tree: tracked plus untracked-not-ignored files in a git checkout, else a
-    walk of the folder; both filtered by is_excluded and without symbolic links."""
+    """List the source tree without symbolic links and without what is_excluded rejects.
+
+    In a git checkout the list is the tracked plus the untracked-not-ignored files. Elsewhere it is
+    a walk of the folder.
+    """
     try:
         listing = subprocess.run(
             ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
@@ -124,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if not (root / "latex" / "report.pdf").is_file():
         print("warning: latex/report.pdf is missing; run `bash run_all.sh` (with TeX installed) "
-              "first, so the package holds the PDF", file=sys.stderr)
+              "first, so that the package contains the PDF", file=sys.stderr)
     profile_file = root / "evaluation" / "logs" / "profile"
     if profile_file.is_file() and profile_file.read_text().strip() == "smoke":
         print("warning: evaluation/ holds SMOKE results, which are not results; run "
