@@ -119,6 +119,12 @@ def test_report_profile_flag(tmp_path, monkeypatch, profile, flag):
     assert (tmp_path / "generated" / "profile.tex").read_text().strip().endswith(flag)
 
 
+def test_listing_text_is_printable_ascii():
+    text = make_report.ascii_text("a\x10b\u4e16\tc\nd")
+    assert text == "a<U+0010>b<U+4E16>    c\nd"
+    assert make_report.latex_escape("50%_\x07") == "50\\%\\_<U+0007>"
+
+
 def test_code_excerpts_from_source(tmp_path, monkeypatch):
     monkeypatch.setenv("RUN_PROFILE", "full")
     source = tmp_path / "model.py"
@@ -141,6 +147,7 @@ def test_code_excerpts_from_source(tmp_path, monkeypatch):
     (["--only", "part3"], "--only 'part3' is invalid"),
     (["--data-dir"], "--data-dir needs a value"),
     (["--download-only", "--offline"], "contradict"),
+    (["--download-only", "--smoke"], "--smoke needs no downloads"),
 ])
 def test_run_all_rejects_invalid_flags(args, message):
     result = run_all(REPO_ROOT, *args, timeout=30)
@@ -165,6 +172,18 @@ def test_run_all_failing_step_names_it(tmp_path):
     assert str(missing) in (root / "evaluation" / "logs" / "part1_data.log").read_text()
     assert not (root / "evaluation" / "logs" / "part1_data.done").exists()
     assert not (root / "evaluation" / "part1").exists()
+
+
+def test_offline_without_dataset_fails(tmp_path):
+    root = copy_repository(tmp_path / "repo")
+    empty = tmp_path / "empty-data"
+    empty.mkdir()
+    result = run_all(root, "--offline", "--only", "part1", "--quiet", "--data-dir", str(empty))
+    assert result.returncode != 0
+    assert "step part1_data failed" in result.stderr
+    log = (root / "evaluation" / "logs" / "part1_data.log").read_text()
+    assert "Oxford-IIIT Pet is incomplete" in log
+    assert "--download-only" in log
 
 
 def test_smoke_refuses_to_replace_full_results(tmp_path):

@@ -53,24 +53,26 @@ CODE_EXCERPTS = {
 # Generated text is cut to this many lines so a long transcript cannot swamp the PDF.
 MAX_LISTING_LINES = 150
 MAX_TABLE_ROWS = 60
+MAX_RECORD_COLUMNS = 7
 
 
 # ---------------------------------------------------------------------------------------------
 # formatting
 
 def latex_escape(text: Any) -> str:
-    """Escape LaTeX's special characters and replace characters outside Latin-1 with <U+XXXX>."""
+    """Escape LaTeX's special characters and write control and non-ASCII characters as <U+XXXX>."""
     replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                     "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
                     "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}"}
     escaped = "".join(replacements.get(char, char) for char in str(text))
-    return "".join(char if ord(char) < 0x80 else f"<U+{ord(char):04X}>" for char in escaped)
+    return "".join(char if 0x20 <= ord(char) < 0x7F else f"<U+{ord(char):04X}>" for char in escaped)
 
 
 def ascii_text(text: str) -> str:
-    """Return TEXT with every non-ASCII character written as <U+XXXX>, which pdflatex's listings
-    package can typeset without a Unicode font."""
-    return "".join(char if ord(char) < 0x80 or char == "\n" else f"<U+{ord(char):04X}>"
+    """Return TEXT with every control and non-ASCII character but newline written as <U+XXXX>,
+    which pdflatex's listings package can typeset without a Unicode font."""
+    text = text.replace("\t", "    ")
+    return "".join(char if 0x20 <= ord(char) < 0x7F or char == "\n" else f"<U+{ord(char):04X}>"
                    for char in text)
 
 
@@ -429,8 +431,13 @@ def write_part1(report: Report) -> None:
 # ---------------------------------------------------------------------------------------------
 # Part 2
 
+def is_scalar(value: Any) -> bool:
+    return not isinstance(value, (dict, list))
+
+
 def flatten(data: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-    """Flatten nested JSON into (key path, scalar) pairs, leaving out provenance blocks."""
+    """Flatten nested JSON into (key path, scalar) pairs, leaving out provenance blocks; a list of
+    scalars becomes one comma-separated string."""
     if isinstance(data, dict):
         pairs = []
         for key, value in data.items():
@@ -438,8 +445,8 @@ def flatten(data: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ..
                 pairs.extend(flatten(value, prefix + (str(key),)))
         return pairs
     if isinstance(data, list):
-        if data and all(not isinstance(item, (dict, list)) for item in data) and len(data) > 8:
-            return [(prefix, f"list of {len(data)} values")]
+        if all(is_scalar(item) for item in data):
+            return [(prefix, ", ".join(str(item) for item in data))]
         pairs = []
         for index, value in enumerate(data):
             pairs.extend(flatten(value, prefix + (str(index),)))
@@ -447,20 +454,56 @@ def flatten(data: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ..
     return [(prefix, data)]
 
 
-def json_table(report: Report, data: dict[str, Any], macro_prefix: str, caption: str) -> str:
-    """Define a macro for every scalar in DATA and return a two-column table that uses them."""
-    pairs = flatten(data)
+def records_table(report: Report, key: str, records: list[dict[str, Any]], macro_prefix: str,
+                  caption: str) -> str:
+    """Define a macro per cell of a list of JSON objects and return a table with one row each."""
+    columns: list[str] = []
+    for record in records:
+        columns += [name for name, value in record.items()
+                    if name not in columns and name != "provenance" and is_scalar(value)]
+    columns = columns[:MAX_RECORD_COLUMNS]
     rows = []
-    for path, value in pairs:
+    for index, record in enumerate(records[:MAX_TABLE_ROWS]):
+        cells = [report.define(macro_prefix + macro_name(key, index, column),
+                               fmt_general(record[column])) if column in record else "--"
+                 for column in columns]
+        rows.append(" & ".join(cells) + " \\\\")
+    header = " & ".join(f"\\textbf{{{latex_escape(column)}}}" for column in columns)
+    spec = "".join(f">{{\\raggedright\\arraybackslash}}p{{{0.85 / len(columns):.3f}\\linewidth}}"
+                   for column in columns)
+    note = ""
+    if len(records) > MAX_TABLE_ROWS:
+        note = f"\\noindent The table shows the first {MAX_TABLE_ROWS} of {len(records)} rows.\n"
+    return (note + f"\\begin{{longtable}}{{@{{}}{spec}@{{}}}}\n\\toprule\n{header} \\\\\n"
+            "\\midrule\n\\endhead\n" + "\n".join(rows) + "\n\\bottomrule\n"
+            f"\\caption{{{caption} (\\texttt{{{latex_escape(key)}}})}}\n\\end{{longtable}}\n"
+            "{\\scriptsize\\ }\n")
+
+
+def json_table(report: Report, data: dict[str, Any], macro_prefix: str, caption: str) -> str:
+    """Define a macro for every scalar in DATA and return tables that use them: one table per
+    top-level list of objects, and a key/value table for the rest."""
+    tables = []
+    rest = {}
+    for key, value in data.items():
+        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            tables.append(records_table(report, key, value, macro_prefix, caption))
+        else:
+            rest[key] = value
+    rows = []
+    for path, value in flatten(rest):
         use = report.define(macro_prefix + macro_name(*path), fmt_general(value))
         rows.append(f"\\texttt{{{latex_escape('.'.join(path))}}} & {use} \\\\")
     note = ""
     if len(rows) > MAX_TABLE_ROWS:
         note = (f"\\noindent The table shows the first {MAX_TABLE_ROWS} of {len(rows)} values.\n")
         rows = rows[:MAX_TABLE_ROWS]
-    return (note + "\\begin{longtable}{@{}p{0.62\\linewidth}r@{}}\n\\toprule\nKey & Value \\\\\n"
-            "\\midrule\n\\endhead\n" + "\n".join(rows) + f"\n\\bottomrule\n\\caption{{{caption}}}\n"
-            "\\end{longtable}\n")
+    if rows:
+        tables.insert(0, note + "\\begin{longtable}{@{}>{\\raggedright\\arraybackslash}p{0.45\\linewidth}"
+                      ">{\\raggedright\\arraybackslash}p{0.5\\linewidth}@{}}\n\\toprule\n"
+                      "Key & Value \\\\\n\\midrule\n\\endhead\n" + "\n".join(rows)
+                      + f"\n\\bottomrule\n\\caption{{{caption}}}\n\\end{{longtable}}\n")
+    return "".join(tables)
 
 
 def find_values(data: Any, pattern: str) -> list[tuple[tuple[str, ...], Any]]:
