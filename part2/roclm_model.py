@@ -612,6 +612,14 @@ class RocLMForCausalLM(nn.Module):
                 f"{directory} has neither {HF_CONFIG_NAME} (Hugging Face layout) nor "
                 f"{COURSE_CONFIG_NAME} (course layout with {COURSE_WEIGHTS_NAME})")
 
+        return cls.from_state_dict(config, state_dict, dtype, device, source=str(directory))
+
+    @classmethod
+    def from_state_dict(cls, config: RocLMConfig, state_dict: dict[str, torch.Tensor],
+                        dtype: torch.dtype | str | None = None,
+                        device: torch.device | str | None = None,
+                        source: str = "state dict") -> "RocLMForCausalLM":
+        """Build a model in eval mode from a Qwen3-named state dict, with fused projections."""
         dtype = _resolve_dtype(dtype, state_dict)
         device = torch.device(device if device is not None else "cpu")
         # Build on the meta device so no time goes into random initialization of weights that
@@ -621,7 +629,7 @@ class RocLMForCausalLM(nn.Module):
         model.to(dtype=dtype)
         model.to_empty(device=device)
         model.tie_weights()
-        model.load_checkpoint_state_dict(state_dict, source=str(directory))
+        model.load_checkpoint_state_dict(state_dict, source=source)
         model.fuse_projections()
         return model.eval()
 
