@@ -2,10 +2,11 @@
 
 Both models get the same random weights at the Qwen3-0.6B shape (saved once, loaded by each
 library), the same dtype and the same thread count. For each device and dtype the script times a
-128-token prompt and 128 greedy new tokens at batch 1, alternating the two implementations. It
-also measures the memory bandwidth of the machine in the same run and reports decode speed as a
-fraction of the bandwidth roofline, per-token decode time at a short and a long context, and the
-cost of recomputing the whole sequence for every new token (what a model without a KV cache does).
+128-token prompt and 128 greedy new tokens at batch 1, alternating the two implementations.
+The same run measures the machine's memory bandwidth and reports decode speed as a fraction of
+that roofline. It also reports per-token decode time at a short and a long context, and the cost
+of recomputing the whole sequence for every new token, which is what a model without a KV cache
+does.
 
 --quick uses a smaller model and fewer tokens so that it finishes in a few minutes on 2 CPU
 cores; its numbers are labelled "quick" and are not the Qwen3-0.6B results.
