@@ -120,6 +120,7 @@ if [ "$profile" = full ]; then
     pretrained_flag=()
     num_workers=4
     smoke_batch_caps=()
+    generate_limit=()
 else
     image_size=64
     epochs_feature_extraction=2
@@ -132,6 +133,8 @@ else
     # At most this many training and validation batches per epoch, so a real dataset given with
     # --data-dir costs no more than the generated one.
     smoke_batch_caps=(--max-train-batches 3 --max-eval-batches 3)
+    # A random model never emits an end token, so every sample runs to this limit.
+    generate_limit=(--max-new-tokens 24)
 fi
 
 export RUN_PROFILE="$profile"
@@ -384,7 +387,7 @@ step_parity() {
 
 step_generate() {
     "$python" -m part2.generate --model-dir "$model_dir" --tokenizer-dir "$tokenizer_dir" \
-        --write-samples "$eval_dir/part2"
+        --write-samples "$eval_dir/part2" "${generate_limit[@]}"
 }
 
 step_part2_benchmark() {

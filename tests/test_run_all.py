@@ -125,6 +125,18 @@ def test_listing_text_is_printable_ascii():
     assert make_report.latex_escape("50%_\x07") == "50\\%\\_<U+0007>"
 
 
+def test_listing_wraps_long_lines(tmp_path):
+    (tmp_path / "evaluation" / "part2").mkdir(parents=True)
+    (tmp_path / "evaluation" / "part2" / "samples.md").write_text("x" * 300 + "\n  indented\n")
+    report = make_report.Report(tmp_path / "evaluation", tmp_path / "generated")
+    tex = make_report.listing(report, "part2/samples.md", "samples.txt")
+    assert "lstinputlisting{generated/samples.txt}" in tex
+    lines = (tmp_path / "generated" / "samples.txt").read_text().splitlines()
+    assert max(len(line) for line in lines) <= make_report.LISTING_WIDTH
+    assert "".join(lines[:-1]) == "x" * 300
+    assert lines[-1] == "  indented"
+
+
 def test_code_excerpts_from_source(tmp_path, monkeypatch):
     monkeypatch.setenv("RUN_PROFILE", "full")
     source = tmp_path / "model.py"
@@ -222,7 +234,7 @@ def test_package_has_three_folders_without_data(tmp_path):
     for name in names:
         parts = name.split("/")
         assert not {"data", "checkpoints", "runs", ".venv", ".git", "build"} & set(parts), name
-        assert not name.startswith(("Code/evaluation", "Code/part2/tokenizer")), name
+        assert not name.startswith(("Code/evaluation/", "Code/part2/tokenizer/")), name
         assert not name.endswith((".pth", ".safetensors", ".aux")), name
 
 

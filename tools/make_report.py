@@ -16,6 +16,7 @@ import math
 import re
 import shutil
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ CODE_EXCERPTS = {
 }
 # Generated text is cut to this many lines so a long transcript cannot swamp the PDF.
 MAX_LISTING_LINES = 150
+LISTING_WIDTH = 90  # characters per listing line in \footnotesize monospace
 MAX_TABLE_ROWS = 60
 MAX_RECORD_COLUMNS = 7
 
@@ -189,7 +191,10 @@ def listing(report: Report, relative: str, name: str) -> str:
     if not source.is_file():
         report.missing.append(f"{report.eval_dir.name}/{relative}")
         return f"\\notrun{{}}: {latex_escape(relative)} is missing.\n"
-    lines = ascii_text(source.read_text(encoding="utf-8", errors="replace")).splitlines()
+    # listings cannot break a line without spaces, and random-model output has such lines.
+    lines = [piece for line in ascii_text(source.read_text(encoding="utf-8", errors="replace"))
+             .splitlines() for piece in (textwrap.wrap(line, LISTING_WIDTH, break_long_words=True,
+                                                       drop_whitespace=False) or [""])]
     note = ""
     if len(lines) > MAX_LISTING_LINES:
         note = (f"\\noindent The first {MAX_LISTING_LINES} of {len(lines)} lines are shown; "
