@@ -174,8 +174,8 @@ step_is_complete() {
 }
 
 # run_step NAME SIGNATURE OUTPUT... -- COMMAND...
-# Skip NAME when its marker contains SIGNATURE and every OUTPUT exists; otherwise run COMMAND with its
-# output in evaluation/logs/NAME.log, time it, and stop the whole run when it fails.
+# Skip NAME when its marker contains SIGNATURE and every OUTPUT exists. Otherwise run COMMAND with
+# its output in evaluation/logs/NAME.log and time it. A failure stops the whole run.
 run_step() {
     local name="$1" signature="profile=$profile $2"
     shift 2

@@ -327,6 +327,10 @@ def part1_recipe_table(available: dict[str, dict[str, Any]]) -> str:
             "metrics.json.}\n\\label{tab:part1-recipes}\n\\end{table}\n")
 
 
+def count_epochs(count: int) -> str:
+    return f"{count} epoch" if count == 1 else f"{count} epochs"
+
+
 def part1_sentences(available: dict[str, dict[str, Any]]) -> str:
     """Write the sentences of the results section; each number in them comes from metrics.json."""
     if not available:
@@ -359,8 +363,8 @@ def part1_sentences(available: dict[str, dict[str, Any]]) -> str:
         probe_conv = probe.get("training", {}).get("epochs_to_convergence")
         tuned_conv = tuned.get("training", {}).get("epochs_to_convergence")
         if probe_conv is not None and tuned_conv is not None:
-            sentences.append(f"It converges after {tuned_conv} epochs when fine-tuned and after "
-                             f"{probe_conv} epochs as a feature extractor.")
+            sentences.append(f"It converges after {count_epochs(tuned_conv)} when fine-tuned and "
+                             f"after {count_epochs(probe_conv)} as a feature extractor.")
     return " ".join(sentences) + "\n"
 
 
