@@ -43,8 +43,8 @@ MAX_NAMES_IN_ERROR = 8
 
 _REQUIRED_KEYS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                   "num_attention_heads", "num_key_value_heads")
-# NOTE: the course's model_config.json format is assumed to use either the Hugging Face names or
-# these shorter names; unknown keys are ignored, so a third naming scheme fails as "missing key".
+# NOTE: the course's model_config.json is assumed to use the Hugging Face names or these shorter
+# names. Unknown keys are ignored, so a third naming scheme fails with "missing required key".
 _KEY_ALIASES = {
     "vocab_size": ("vocab_size",),
     "hidden_size": ("hidden_size", "emb_dim", "d_model"),
@@ -327,7 +327,7 @@ class RocLMMLP(nn.Module):
 class RocLMKVCache:
     """Preallocated key/value tensors for every layer, written in place during generation.
 
-    The cache holds max_length positions, sized for one request (prompt plus new tokens), never
+    The cache has room for max_length positions, sized for one request (prompt plus new tokens), never
     for max_position_embeddings: 40,960 positions in 28 layers would take gigabytes.
     """
 
@@ -345,8 +345,8 @@ class RocLMKVCache:
         """Write k and v (B, K, T, D) after the cached positions; return all keys and values."""
         start, end = self.length, self.length + k.shape[2]
         if end > self.max_length:
-            raise RuntimeError(f"KV cache overflow: {end} positions requested but the cache holds "
-                               f"{self.max_length}; allocate a larger cache")
+            raise RuntimeError(f"KV cache overflow: {end} positions requested but the cache has "
+                               f"room for {self.max_length}; allocate a larger cache")
         self.key[layer_idx, :, :, start:end] = k
         self.value[layer_idx, :, :, start:end] = v
         return self.key[layer_idx, :, :, :end], self.value[layer_idx, :, :, :end]  # (B, K, S, D)
@@ -420,8 +420,8 @@ class RocLMAttention(nn.Module):
 
 
 def causal_mask(T: int, offset: int, device: torch.device) -> torch.Tensor:
-    """Return a bool (1, 1, T, offset + T) mask: query i (at position offset + i) sees keys
-    0..offset + i, so new queries see every cached key."""
+    """Return a bool (1, 1, T, offset + T) mask in which query i, at position offset + i, may
+    attend to keys 0..offset + i, so new queries attend to every cached key."""
     query_positions = torch.arange(offset, offset + T, device=device)[:, None]
     key_positions = torch.arange(offset + T, device=device)[None, :]
     return (key_positions <= query_positions)[None, None]
@@ -500,8 +500,8 @@ def _build_attention_mask(T: int, offset: int, attention_mask: torch.Tensor | No
                           device: torch.device) -> tuple[torch.Tensor | None, bool]:
     """Return (bool mask or None, is_causal) for the attention layers.
 
-    Fast paths: no padding and no cache uses SDPA's built-in causal mask; a single new token
-    without padding needs no mask at all, since it may see every cached key.
+    Fast paths: without padding or cache, SDPA's built-in causal mask is used. A single new token
+    without padding needs no mask at all, because it may attend to every cached key.
     """
     if attention_mask is None:
         if T == 1:
@@ -612,6 +612,14 @@ class RocLMForCausalLM(nn.Module):
                 f"{directory} has neither {HF_CONFIG_NAME} (Hugging Face layout) nor "
                 f"{COURSE_CONFIG_NAME} (course layout with {COURSE_WEIGHTS_NAME})")
 
+        return cls.from_state_dict(config, state_dict, dtype, device, source=str(directory))
+
+    @classmethod
+    def from_state_dict(cls, config: RocLMConfig, state_dict: dict[str, torch.Tensor],
+                        dtype: torch.dtype | str | None = None,
+                        device: torch.device | str | None = None,
+                        source: str = "state dict") -> "RocLMForCausalLM":
+        """Build a model in eval mode from a Qwen3-named state dict, with fused projections."""
         dtype = _resolve_dtype(dtype, state_dict)
         device = torch.device(device if device is not None else "cpu")
         # Build on the meta device so no time goes into random initialization of weights that
@@ -621,7 +629,7 @@ class RocLMForCausalLM(nn.Module):
         model.to(dtype=dtype)
         model.to_empty(device=device)
         model.tie_weights()
-        model.load_checkpoint_state_dict(state_dict, source=str(directory))
+        model.load_checkpoint_state_dict(state_dict, source=source)
         model.fuse_projections()
         return model.eval()
 
@@ -676,7 +684,7 @@ class RocLMForCausalLM(nn.Module):
         do_sample is true and temperature > 0. Sampling applies, in order, the repetition penalty
         (positive logits of already-seen tokens are divided by it, negative ones multiplied),
         temperature, top-k (0 = off) and top-p (1.0 = off; the token that crosses top_p stays in
-        the nucleus). A sequence stops at any id in eos_token_id; the finished rows of a batch are
+        the nucleus). A sequence stops at any id in eos_token_id. Finished rows of a batch are
         filled with the first eos id until every row is done. For batches of different lengths,
         pad on the left and pass attention_mask (1 = real token); each row then gets the tokens it
         would get alone.

@@ -1,0 +1,61 @@
+"""part2.benchmark on a tiny shape: the report's structure and byte counts (no timing asserts)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from part2 import benchmark
+from part2.roclm_model import RocLMConfig
+
+TINY_SHAPE = dict(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                  rope_theta=10_000.0, max_position_embeddings=256, tie_word_embeddings=True)
+
+
+def test_decode_bytes_count_each_weight_once():
+    tied = RocLMConfig.from_dict(TINY_SHAPE)
+    untied = RocLMConfig.from_dict(dict(TINY_SHAPE, tie_word_embeddings=False))
+    per_layer = (32 * 64 + 2 * 32 * 32 + 64 * 32  # q, k, v, o
+                 + 3 * 32 * 64  # gate, up, down
+                 + 2 * 32 + 2 * 16)  # two layer norms, q_norm, k_norm
+    weights = 2 * per_layer + 32 + 96 * 32  # layers, final norm, one vocabulary matrix
+    assert benchmark.decode_bytes_per_token(tied, torch.float32, 0) == 4 * weights
+    assert benchmark.decode_bytes_per_token(untied, torch.bfloat16, 0) == 2 * weights
+    kv_cache = 2 * 2 * 2 * 16 * 10  # keys and values, layers, kv heads, head_dim, context
+    assert benchmark.decode_bytes_per_token(tied, torch.float32, 10) == 4 * (weights + kv_cache)
+
+
+def test_benchmark_writes_report(tmp_path, monkeypatch):
+    monkeypatch.setenv("RUN_PROFILE", "smoke")
+    plan = dict(benchmark.PLANS["quick"], shape=TINY_SHAPE, prompt_tokens=6, new_tokens=4,
+                contexts=(4, 12), context_decode_tokens=3, recompute_tokens=2,
+                parity_prompt_tokens=5)
+    monkeypatch.setitem(benchmark.PLANS, "quick", plan)
+    monkeypatch.setitem(benchmark.BANDWIDTH_BYTES, "quick", 2**20)
+    output = tmp_path / "benchmark.json"
+    status = benchmark.main(["--output", str(output), "--quick", "--device", "cpu",
+                             "--threads", "1"])
+    assert status == 0
+    result = json.loads(output.read_text())
+    assert result["profile"] == "smoke"
+    assert result["mode"] == "quick"
+    assert result["provenance"]["settings"]["prompt_tokens"] == 6
+    entries = result["devices"][0]["dtypes"]
+    assert set(entries) == {"float32", "bfloat16"}
+    for entry in entries.values():
+        assert set(entry["implementations"]) == {"roclm", "transformers"}
+        assert entry["decode_ratio"] > 0
+        assert entry["roofline"]["roofline_tokens_per_s"] > 0
+    assert entries["float32"]["parity"]["max_abs_logit_diff"] < 1e-4
+    assert [row["context"] for row in entries["float32"]["context_scaling"]["rows"]] == [4, 12]
+    assert set(result["targets"]) >= {"decode_ratio_float32_at_least_1.3",
+                                      "long_context_within_1.5x"}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_benchmark_rejects_unavailable_device(tmp_path, capsys):
+    status = benchmark.main(["--output", str(tmp_path / "b.json"), "--device", "cuda"])
+    assert status == 1
+    assert "CUDA is not available" in capsys.readouterr().err

@@ -1,0 +1,354 @@
+"""Tests of the glue: run_all.sh's flags and failure path, the report generator and the package."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from _run_all_helpers import write_evaluation
+from conftest import REPO_ROOT
+from tools import make_report
+from tools.make_report import RUN_MACRO, RUNS, build_report, fmt_percent
+from tools.package_submission import build_package
+
+
+def read_macros(path: Path) -> dict[str, str]:
+    pattern = re.compile(r"^\\newcommand\{\\([A-Za-z]+)\}\{(.*)\}$")
+    return {match.group(1): match.group(2)
+            for match in map(pattern.match, path.read_text().splitlines()) if match}
+
+
+def copy_repository(target: Path) -> Path:
+    """Copy the source tree (tracked and untracked-not-ignored files) into a fresh git repo, with
+    .venv linked to this checkout's, so run_all.sh can write there without touching this one."""
+    listing = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                             cwd=REPO_ROOT, capture_output=True, check=True).stdout.decode()
+    for name in filter(None, listing.split("\0")):
+        source = REPO_ROOT / name
+        if name == ".venv" or source.is_symlink() or not source.is_file():
+            continue
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target / name)
+    (target / ".venv").symlink_to((REPO_ROOT / ".venv").resolve())
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    subprocess.run(["git", "init", "-q"], cwd=target, check=True)
+    subprocess.run(git + ["add", "-A"], cwd=target, check=True)
+    subprocess.run(git + ["commit", "-qm", "copy for tests"], cwd=target, check=True)
+    return target
+
+
+def run_all(root: Path, *args: str, timeout: float = 120, env: dict | None = None):
+    environment = {**os.environ, **(env or {})}
+    environment.pop("RUN_PROFILE", None)
+    return subprocess.run(["bash", str(root / "run_all.sh"), *args], cwd=root, env=environment,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# make_report
+
+def test_report_macros_equal_inputs(tmp_path, monkeypatch):
+    monkeypatch.setenv("RUN_PROFILE", "full")
+    written = write_evaluation(tmp_path / "evaluation")
+    report = build_report(tmp_path / "evaluation", tmp_path / "generated")
+    macros = read_macros(tmp_path / "generated" / "macros.tex")
+
+    for run, metrics in written.items():
+        prefix = RUN_MACRO[run]
+        assert macros[prefix + "TopOne"] == fmt_percent(metrics["test"]["top1"])
+        assert macros[prefix + "TopOne"] == f"{100 * metrics['test']['top1']:.1f}\\%"
+        assert macros[prefix + "MacroFOne"] == f"{100 * metrics['test']['macro_f1']:.1f}\\%"
+        assert macros[prefix + "EpochsConv"] == str(metrics["training"]["epochs_to_convergence"])
+        assert macros[prefix + "SecPerEpoch"] == f"{metrics['training']['mean_epoch_seconds']:.1f}"
+        assert macros[prefix + "TestImages"] == str(metrics["test"]["num_images"])
+    assert macros["IdAnalysisTokenCount"] == "8"
+    assert macros["BenchFloatThreeTwoRatio"] == "1.4"
+    assert macros["ParityChecksZeroMaxAbsDiff"] == r"$3.50\times 10^{-6}$"
+    assert not [path for path in report.missing if ".json" in path or ".md" in path]
+
+
+def test_report_tables_use_macros(tmp_path, monkeypatch):
+    monkeypatch.setenv("RUN_PROFILE", "full")
+    write_evaluation(tmp_path / "evaluation")
+    build_report(tmp_path / "evaluation", tmp_path / "generated")
+    table = (tmp_path / "generated" / "part1_results_table.tex").read_text()
+    for run in RUNS:
+        assert f"\\{RUN_MACRO[run]}TopOne{{}}" in table
+    # numbers reach the table only through macros
+    body = table.split("\\midrule", 1)[1].split("\\bottomrule", 1)[0]
+    assert not re.search(r"\d", body.replace("ResNet-50", ""))
+
+
+def test_report_sentences_state_inputs(tmp_path, monkeypatch):
+    monkeypatch.setenv("RUN_PROFILE", "full")
+    written = write_evaluation(tmp_path / "evaluation")
+    build_report(tmp_path / "evaluation", tmp_path / "generated")
+    sentences = (tmp_path / "generated" / "part1_sentences.tex").read_text()
+    gain = 100 * (written["swin_t_finetune"]["test"]["top1"]
+                  - written["swin_t_feature_extraction"]["test"]["top1"])
+    assert f"{gain:.1f} points above" in sentences
+    assert "\\SwinFTTopOne{}, reached by Swin-T, fine-tuning" in sentences
+
+
+def test_report_marks_missing_inputs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RUN_PROFILE", "full")
+    write_evaluation(tmp_path / "evaluation", runs=RUNS[:2], part2=False)
+    code = make_report.main(["--eval-dir", str(tmp_path / "evaluation"),
+                             "--output-dir", str(tmp_path / "generated")])
+    assert code == 0
+    macros = read_macros(tmp_path / "generated" / "macros.tex")
+    assert macros["SwinFTTopOne"] == r"\notrun{}"
+    assert macros["ResNetFTTopOne"] != r"\notrun{}"
+    missing_tex = (tmp_path / "generated" / "missing.tex").read_text()
+    assert "swin\\_t\\_finetune/metrics.json" in missing_tex
+    assert "part2/parity.json" in missing_tex
+    assert "\\notrun{}" in (tmp_path / "generated" / "part2_parity.tex").read_text()
+    assert "part2/parity.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("profile, flag", [("smoke", "\\smoketrue"), ("full", "\\smokefalse")])
+def test_report_profile_flag(tmp_path, monkeypatch, profile, flag):
+    monkeypatch.setenv("RUN_PROFILE", profile)
+    build_report(tmp_path / "evaluation", tmp_path / "generated")
+    assert (tmp_path / "generated" / "profile.tex").read_text().strip().endswith(flag)
+
+
+def test_listing_text_is_printable_ascii():
+    text = make_report.ascii_text("a\x10b\u4e16\tc\nd")
+    assert text == "a<U+0010>b<U+4E16>    c\nd"
+    assert make_report.latex_escape("50%_\x07") == "50\\%\\_<U+0007>"
+
+
+def test_listing_wraps_long_lines(tmp_path):
+    (tmp_path / "evaluation" / "part2").mkdir(parents=True)
+    (tmp_path / "evaluation" / "part2" / "samples.md").write_text("x" * 300 + "\n  indented\n")
+    report = make_report.Report(tmp_path / "evaluation", tmp_path / "generated")
+    tex = make_report.listing(report, "part2/samples.md", "samples.txt")
+    assert "lstinputlisting{generated/samples.txt}" in tex
+    lines = (tmp_path / "generated" / "samples.txt").read_text().splitlines()
+    assert max(len(line) for line in lines) <= make_report.LISTING_WIDTH
+    assert "".join(lines[:-1]) == "x" * 300
+    assert lines[-1] == "  indented"
+
+
+def test_code_excerpts_from_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("RUN_PROFILE", "full")
+    source = tmp_path / "model.py"
+    source.write_text("class RocLMMLP:\n    def forward(self, x):\n        return x * 2\n\n"
+                      "def causal_mask(T):\n    return T\n")
+    report = make_report.Report(tmp_path / "evaluation", tmp_path / "generated")
+    make_report.write_code_excerpts(report, source)
+    assert (tmp_path / "generated" / "code" / "code_mlp.py").read_text() == \
+        "def forward(self, x):\n    return x * 2\n"
+    assert "lstinputlisting" in report.files["code_causal_mask.tex"]
+    assert "\\notrun{}" in report.files["code_rmsnorm.tex"]
+    assert "RocLMRMSNorm.forward in part2/roclm_model.py" in report.missing
+
+
+# ---------------------------------------------------------------------------------------------
+# run_all.sh flags and failures
+
+@pytest.mark.parametrize("args, message", [
+    (["--bogus"], "unknown option '--bogus'"),
+    (["--only", "part3"], "--only 'part3' is invalid"),
+    (["--data-dir"], "--data-dir needs a value"),
+    (["--download-only", "--offline"], "contradict"),
+    (["--download-only", "--smoke"], "--smoke needs no downloads"),
+])
+def test_run_all_rejects_invalid_flags(args, message):
+    result = run_all(REPO_ROOT, *args, timeout=30)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "--help" in result.stderr
+
+
+def test_run_all_help():
+    result = run_all(REPO_ROOT, "--help", timeout=30)
+    assert result.returncode == 0
+    assert "--smoke" in result.stdout
+    assert "--tokenizer-dir" in result.stdout
+
+
+def test_run_all_failing_step_names_it(tmp_path):
+    root = copy_repository(tmp_path / "repo")
+    missing = tmp_path / "no-such-dir"
+    result = run_all(root, "--smoke", "--quiet", "--data-dir", str(missing))
+    assert result.returncode != 0
+    assert "step part1_data failed" in result.stderr
+    assert str(missing) in (root / "evaluation" / "logs" / "part1_data.log").read_text()
+    assert not (root / "evaluation" / "logs" / "part1_data.done").exists()
+    assert not (root / "evaluation" / "part1").exists()
+
+
+def test_offline_without_dataset_fails(tmp_path):
+    root = copy_repository(tmp_path / "repo")
+    empty = tmp_path / "empty-data"
+    empty.mkdir()
+    result = run_all(root, "--offline", "--only", "part1", "--quiet", "--data-dir", str(empty))
+    assert result.returncode != 0
+    assert "step part1_data failed" in result.stderr
+    log = (root / "evaluation" / "logs" / "part1_data.log").read_text()
+    assert "Oxford-IIIT Pet is incomplete" in log
+    assert "--download-only" in log
+
+
+def test_smoke_refuses_to_replace_full_results(tmp_path):
+    root = copy_repository(tmp_path / "repo")
+    (root / "evaluation" / "logs").mkdir(parents=True)
+    (root / "evaluation" / "logs" / "profile").write_text("full\n")
+    (root / "evaluation" / "part1").mkdir()
+    result = run_all(root, "--smoke", "--quiet", timeout=30)
+    assert result.returncode == 1
+    assert "contains results of the full profile" in result.stderr
+    assert (root / "evaluation" / "part1").is_dir()
+
+
+# ---------------------------------------------------------------------------------------------
+# package
+
+def test_package_has_three_folders_without_data(tmp_path):
+    root = copy_repository(tmp_path / "repo")
+    for name in ("data/oxford-iiit-pet/images/a.jpg", "checkpoints/smoke/model.safetensors",
+                 "runs/full/part1/best.pth", "evaluation/part1/summary.md",
+                 "latex/report.pdf", "latex/build/report.aux", "part2/tokenizer/vocab.json"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("x")
+    output = tmp_path / "submission.zip"
+    counts = build_package(root, output)
+
+    names = zipfile.ZipFile(output).namelist()
+    assert {name.split("/", 1)[0] for name in names} == {"latex", "evaluation", "Code"}
+    assert sorted(name for name in names if name.startswith("evaluation/")) == [
+        "evaluation/README.md", "evaluation/part1/summary.md"]
+    assert counts["evaluation"] == 2
+    assert "latex/report.pdf" in names
+    assert "latex/report.tex" in names
+    assert "Code/run_all.sh" in names
+    assert "Code/tools/make_report.py" in names
+    for name in names:
+        parts = name.split("/")
+        assert not {"data", "checkpoints", "runs", ".venv", ".git", "build"} & set(parts), name
+        assert not name.startswith(("Code/evaluation/", "Code/part2/tokenizer/")), name
+        assert not name.endswith((".pth", ".safetensors", ".aux")), name
+
+
+# ---------------------------------------------------------------------------------------------
+# the smoke profile end to end
+
+SMOKE_TIMEOUT_S = 900
+
+
+def pdf_text_streams(path: Path) -> bytes:
+    """Return the decompressed content streams of a PDF, where its words appear as (text) TJ."""
+    import zlib
+
+    data = path.read_bytes()
+    streams = []
+    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            streams.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            continue
+    return b"\n".join(streams)
+
+
+def json_profiles(data) -> list[str]:
+    """Collect every "profile" value in a JSON document."""
+    if isinstance(data, dict):
+        found = [data["profile"]] if isinstance(data.get("profile"), str) else []
+        return found + [value for item in data.values() for value in json_profiles(item)]
+    if isinstance(data, list):
+        return [value for item in data for value in json_profiles(item)]
+    return []
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """Run `run_all.sh --smoke` once in a copy of the repository; with PETS_SAMPLE_ROOT and
+    QWEN_TOKENIZER_DIR set, on the real sample images and the real Qwen3 tokenizer."""
+    root = copy_repository(tmp_path_factory.mktemp("smoke") / "repo")
+    args = ["--smoke", "--quiet"]
+    for variable, flag in (("PETS_SAMPLE_ROOT", "--data-dir"), ("QWEN_TOKENIZER_DIR", "--tokenizer-dir")):
+        if os.environ.get(variable):
+            args += [flag, os.environ[variable]]
+    result = run_all(root, *args, timeout=SMOKE_TIMEOUT_S, env={"STUDENT_ID": "20230042"})
+    return root, result
+
+
+@pytest.mark.slow
+def test_smoke_run_succeeds(smoke_run):
+    root, result = smoke_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "summary (profile smoke)" in result.stdout
+    assert "FAILED" not in result.stdout
+
+
+@pytest.mark.slow
+def test_smoke_run_artifact_tree(smoke_run):
+    root, _ = smoke_run
+    evaluation = root / "evaluation"
+    expected = ["part1/summary.csv", "part1/summary.md", "part2/parity.json",
+                "part2/generation_samples.md", "part2/chat_transcript.md", "part2/benchmark.json",
+                "part2/id_analysis.json", "logs/summary.tsv", "logs/part1_compare.log",
+                "logs/part2_tokenizer_lab.log"]
+    for run in RUNS:
+        expected += [f"part1/{run}/{name}" for name in
+                     ("metrics.json", "classification_report.csv", "confusion_matrix.png",
+                      "training_curves.png", "per_class_f1.png", "misclassified.png")]
+    for name in expected:
+        assert (evaluation / name).is_file(), name
+    assert (root / "latex" / "generated" / "macros.tex").is_file()
+    assert "Not run" not in (root / "latex" / "generated" / "missing.tex").read_text()
+
+
+@pytest.mark.slow
+def test_smoke_artifacts_say_smoke(smoke_run):
+    from tools.provenance import SMOKE_BANNER
+
+    root, _ = smoke_run
+    evaluation = root / "evaluation"
+    for path in evaluation.rglob("*.json"):
+        profiles = json_profiles(json.loads(path.read_text()))
+        assert profiles, f"{path} has no profile"
+        assert set(profiles) == {"smoke"}, path
+    for path in evaluation.rglob("*.md"):
+        if path.name == "README.md":
+            continue
+        assert path.read_text().startswith(SMOKE_BANNER), path
+    if shutil.which("pdflatex") and shutil.which("latexmk"):
+        pdf = root / "latex" / "report.pdf"
+        assert pdf.is_file()
+        assert b"(SMOKE" in pdf_text_streams(pdf)
+    else:
+        assert (root / "latex" / "generated" / "profile.tex").read_text().strip().endswith("\\smoketrue")
+
+
+@pytest.mark.slow
+def test_smoke_rerun_skips_complete_steps(smoke_run):
+    root, first = smoke_run
+    assert first.returncode == 0
+    result = run_all(root, "--smoke", "--quiet", *first.args[4:], timeout=300,
+                     env={"STUDENT_ID": "20230042"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    ran = [line for line in result.stdout.splitlines() if line.startswith("step ")
+           and ": running" in line and not line.startswith("step setup")]
+    assert ran == []
+
+
+@pytest.mark.slow
+def test_smoke_package(smoke_run, tmp_path):
+    root, first = smoke_run
+    assert first.returncode == 0
+    result = run_all(root, "--package", timeout=120)
+    assert result.returncode == 0, result.stderr
+    names = zipfile.ZipFile(root / "submission.zip").namelist()
+    assert {name.split("/", 1)[0] for name in names} == {"latex", "evaluation", "Code"}
+    assert "evaluation/part2/parity.json" in names
+    assert not [name for name in names if name.endswith((".pth", ".safetensors"))
+                or name.startswith(("Code/data/", "Code/checkpoints/", "Code/runs/", "Code/.venv"))]
