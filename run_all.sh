@@ -45,7 +45,6 @@ usage_error() {
     exit 2
 }
 
-# ---------------------------------------------------------------------------------------------
 # settings
 
 profile=full
@@ -143,7 +142,6 @@ if [ "$offline" -eq 1 ] || [ "$profile" = smoke ]; then
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 fi
 
-# ---------------------------------------------------------------------------------------------
 # step runner
 
 step_names=()
@@ -253,7 +251,6 @@ module_exists() {
     "$python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$1') is None)" 2>/dev/null
 }
 
-# ---------------------------------------------------------------------------------------------
 # profile bookkeeping
 
 # evaluation/ contains one profile at a time. Smoke results are disposable and a full run replaces
@@ -302,7 +299,6 @@ else:
     fi
 }
 
-# ---------------------------------------------------------------------------------------------
 # steps: one function per step
 
 step_setup() { bash tools/setup_env.sh; }
@@ -416,7 +412,6 @@ step_pdf() {
 
 step_package() { "$python" -m tools.package_submission --output submission.zip; }
 
-# ---------------------------------------------------------------------------------------------
 # stages
 
 user_data_dir="$data_dir"
@@ -546,7 +541,6 @@ print_written_paths() {
     return 0
 }
 
-# ---------------------------------------------------------------------------------------------
 # main
 
 # Setup always runs: tools/setup_env.sh itself returns at once when .venv is up to date.

@@ -50,7 +50,6 @@ def run_all(root: Path, *args: str, timeout: float = 120, env: dict | None = Non
                           capture_output=True, text=True, timeout=timeout)
 
 
-# ---------------------------------------------------------------------------------------------
 # make_report
 
 def test_report_macros_equal_inputs(tmp_path, monkeypatch):
@@ -151,7 +150,6 @@ def test_code_excerpts_from_source(tmp_path, monkeypatch):
     assert "RocLMRMSNorm.forward in part2/roclm_model.py" in report.missing
 
 
-# ---------------------------------------------------------------------------------------------
 # run_all.sh flags and failures
 
 @pytest.mark.parametrize("args, message", [
@@ -209,7 +207,6 @@ def test_smoke_refuses_to_replace_full_results(tmp_path):
     assert (root / "evaluation" / "part1").is_dir()
 
 
-# ---------------------------------------------------------------------------------------------
 # package
 
 def test_package_has_three_folders_without_data(tmp_path):
@@ -238,7 +235,6 @@ def test_package_has_three_folders_without_data(tmp_path):
         assert not name.endswith((".pth", ".safetensors", ".aux")), name
 
 
-# ---------------------------------------------------------------------------------------------
 # the smoke profile end to end
 
 SMOKE_TIMEOUT_S = 900

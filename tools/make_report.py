@@ -58,7 +58,6 @@ MAX_TABLE_ROWS = 60
 MAX_RECORD_COLUMNS = 7
 
 
-# ---------------------------------------------------------------------------------------------
 # formatting
 
 def latex_escape(text: Any) -> str:
@@ -125,7 +124,6 @@ def fmt_millions(value: Any) -> str:
     return f"{value / 1e6:.2f}\\,M" if isinstance(value, (int, float)) else NOT_RUN
 
 
-# ---------------------------------------------------------------------------------------------
 # report state
 
 class Report:
@@ -204,7 +202,6 @@ def listing(report: Report, relative: str, name: str) -> str:
     return note + f"\\lstinputlisting{{generated/{name}}}\n"
 
 
-# ---------------------------------------------------------------------------------------------
 # header and profile
 
 def write_header(report: Report) -> None:
@@ -246,7 +243,6 @@ def write_missing(report: Report) -> None:
         f"\\begin{{itemize}}\n{items}\n\\end{{itemize}}\n")
 
 
-# ---------------------------------------------------------------------------------------------
 # Part 1
 
 def define_run_macros(report: Report, run: str, metrics: dict[str, Any] | None) -> None:
@@ -437,7 +433,6 @@ def write_part1(report: Report) -> None:
     report.files["part1_confusion.tex"] = "".join(confusion)
 
 
-# ---------------------------------------------------------------------------------------------
 # Part 2
 
 def is_scalar(value: Any) -> bool:
@@ -627,7 +622,6 @@ def write_code_excerpts(report: Report, source_path: Path = ROCLM_SOURCE) -> Non
         report.files[name] = text
 
 
-# ---------------------------------------------------------------------------------------------
 
 def build_report(eval_dir: Path, output_dir: Path) -> Report:
     """Regenerate OUTPUT_DIR from EVAL_DIR and return the report (its .missing lists gaps)."""
