@@ -540,7 +540,11 @@ class RocLMForCausalLM(nn.Module):
             self.lm_head.weight = self.model.embed_tokens.weight
 
     def fuse_projections(self) -> None:
-        """Run q/k/v and gate/up as one matrix product each in inference; see FusedProjections."""
+        """Run q/k/v and gate/up as one matrix product each in inference; see FusedProjections.
+
+        The fused weights get new Parameter objects (same names and values), and .to() fuses
+        again, so create optimizers after loading and moving the model.
+        """
         for layer in self.model.layers:
             layer.self_attn.qkv.fuse()
             layer.mlp.gate_up.fuse()
