@@ -235,8 +235,9 @@ def test_imports_both_ways():
 
 
 def _fused_path_active(model) -> bool:
-    qkv = model.model.layers[0].self_attn.qkv
-    return qkv.weight is not None and qkv._current_pointers() == qkv.pointers
+    attention, mlp = model.model.layers[0].self_attn, model.model.layers[0].mlp
+    fused = [attention.qkv, attention.out, mlp.gate_up, mlp.down, model.head]
+    return all(projections.is_current() for projections in fused)
 
 
 def test_fused_projections_match_separate_layers():
@@ -246,6 +247,7 @@ def test_fused_projections_match_separate_layers():
         separate = model(input_ids)
     model.fuse_projections()
     assert _fused_path_active(model)
+    assert model.lm_head.weight is model.model.embed_tokens.weight
     assert [name for name, _ in model.named_parameters()] == [
         name for name, _ in tiny_model().named_parameters()]
     with torch.no_grad():
@@ -254,6 +256,7 @@ def test_fused_projections_match_separate_layers():
 
     model = model.to(torch.bfloat16)
     assert _fused_path_active(model)
+    assert model.lm_head.weight is model.model.embed_tokens.weight
     reference = tiny_model().to(torch.bfloat16)
     with torch.no_grad():
         torch.testing.assert_close(model(input_ids), reference(input_ids), atol=0, rtol=0)
