@@ -413,7 +413,14 @@ class RocLMAttention(nn.Module):
         if kv_cache is not None:
             k, v = kv_cache.update(self.layer_idx, k, v)  # (B, K, S, D)
 
-        if self.attn_implementation == "sdpa":
+        if self.attn_implementation == "sdpa" and T == 1 and not is_causal:
+            # One new token: the query heads that share a key/value head form a short query
+            # sequence against that head, so SDPA need not expand k and v to every query head,
+            # which costs more than the attention itself at long contexts in bf16.
+            q = q.reshape(B, self.num_kv_heads, self.num_kv_groups, self.head_dim)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=self.scale)
+            y = y.reshape(B, self.num_heads, 1, self.head_dim)  # (B, H, 1, D)
+        elif self.attn_implementation == "sdpa":
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
                                                scale=self.scale, enable_gqa=self.num_kv_groups > 1)
         else:

@@ -107,7 +107,14 @@ def test_explicit_and_sdpa_attention_agree(num_kv_heads):
             cache = model.allocate_kv_cache(2, 11)
             model(input_ids[:, :6], kv_cache=cache)
             cached = model(input_ids[:, 6:], kv_cache=cache)
-        outputs[implementation] = (plain, masked, cached)
+            # single-token steps take a separate SDPA path, with and without a padding mask
+            cache = model.allocate_kv_cache(2, 11)
+            model(input_ids[:, :10], attention_mask=attention_mask[:, :10], kv_cache=cache)
+            one_masked = model(input_ids[:, 10:], attention_mask=attention_mask, kv_cache=cache)
+            cache = model.allocate_kv_cache(2, 11)
+            model(input_ids[:, :10], kv_cache=cache)
+            one_plain = model(input_ids[:, 10:], kv_cache=cache)
+        outputs[implementation] = (plain, masked, cached, one_masked, one_plain)
     for sdpa, explicit in zip(outputs["sdpa"], outputs["explicit"]):
         torch.testing.assert_close(sdpa, explicit, atol=ATOL, rtol=0)
 
