@@ -8,8 +8,8 @@ that roofline. It also reports per-token decode time at a short and a long conte
 of recomputing the whole sequence for every new token, which is what a model without a KV cache
 does.
 
---quick uses a smaller model and fewer tokens so that it finishes in a few minutes on 2 CPU
-cores; its numbers are labelled "quick" and are not the Qwen3-0.6B results.
+--quick uses a smaller model and fewer tokens, so it finishes in a few minutes on 2 CPU cores.
+Its numbers are labelled "quick" and are not the Qwen3-0.6B results.
 
 Usage: python -m part2.benchmark --output evaluation/part2/benchmark.json [--quick]
 """
