@@ -8,8 +8,8 @@ that roofline. It also reports per-token decode time at a short and a long conte
 of recomputing the whole sequence for every new token, which is what a model without a KV cache
 does.
 
---quick uses a smaller model and fewer tokens so that it finishes in a few minutes on 2 CPU
-cores; its numbers are labelled "quick" and are not the Qwen3-0.6B results.
+--quick uses a smaller model and fewer tokens, so it finishes in a few minutes on 2 CPU cores.
+Its numbers are labelled "quick" and are not the Qwen3-0.6B results.
 
 Usage: python -m part2.benchmark --output evaluation/part2/benchmark.json [--quick]
 """
@@ -47,7 +47,7 @@ QUICK_SHAPE = dict(vocab_size=32768, hidden_size=512, intermediate_size=1536, nu
                    rope_theta=1_000_000.0, max_position_embeddings=4096, tie_word_embeddings=True)
 PLANS = {
     "full": dict(shape_name="Qwen3-0.6B", shape=QWEN3_0_6B_SHAPE, prompt_tokens=128,
-                 new_tokens=128, repeats=2, contexts=(16, 1024), context_decode_tokens=16,
+                 new_tokens=128, repeats=3, contexts=(16, 1024), context_decode_tokens=16,
                  recompute_tokens=4, parity_prompt_tokens=64),
     "quick": dict(shape_name="quick (hidden 512, 8 layers, vocab 32768)", shape=QUICK_SHAPE,
                   prompt_tokens=32, new_tokens=32, repeats=1, contexts=(16, 256),
@@ -77,7 +77,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                              "choice, normally the number of cores)")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed generations per implementation and dtype; the median is "
-                             "reported (default: 2, or 1 with --quick)")
+                             "reported (default: 3, or 1 with --quick)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="directory for the temporary random checkpoint (default: a new "
                              "temporary directory, removed at the end)")

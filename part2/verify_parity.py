@@ -170,8 +170,10 @@ def check_full_shape(directory: Path) -> list[dict[str, Any]]:
 
     torch.manual_seed(SEED)
     reference = Qwen3ForCausalLM(Qwen3Config(**QWEN3_0_6B_SHAPE)).eval()
-    model = RocLMForCausalLM(RocLMConfig.from_dict(QWEN3_0_6B_SHAPE)).eval()
-    model.load_checkpoint_state_dict(reference.state_dict(), source="transformers model")
+    # from_state_dict fuses the projections, as from_pretrained does, so the fast path is checked
+    model = RocLMForCausalLM.from_state_dict(RocLMConfig.from_dict(QWEN3_0_6B_SHAPE),
+                                             reference.state_dict(), torch.float32,
+                                             source="transformers model")
     input_ids = _random_ids(QWEN3_0_6B_SHAPE["vocab_size"], CHECKPOINT_PROMPT_LENGTH, SEED)
     record = _logit_record("float32 logits", _logits(reference, input_ids),
                            _logits(model, input_ids), CHECKPOINT_FLOAT32_ATOL)

@@ -1,8 +1,6 @@
 """Shared helpers for the RocLM tests: small random transformers Qwen3 models as references."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 # Small configs that still exercise the hard cases: GQA ratios 1, 2 and 4, a head_dim different
@@ -36,8 +34,3 @@ def make_reference_model(name: str, seed: int = 0, vocab_size: int = VOCAB_SIZE,
             if "norm" in parameter_name:
                 parameter.uniform_(0.5, 1.5)
     return model
-
-
-def save_reference(model, directory: Path) -> Path:
-    model.save_pretrained(directory)
-    return directory

@@ -158,3 +158,21 @@ def test_generate_rejects_invalid_arguments(model_pair, kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         model.generate(**arguments)
+
+
+def test_transformers_text_streamer_prints_new_text(qwen_tokenizer_dir, capsys):
+    from transformers import AutoTokenizer, TextStreamer
+
+    from part2.roclm_model import RocLMConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(qwen_tokenizer_dir)
+    torch.manual_seed(0)
+    config = RocLMConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1)
+    model = RocLMForCausalLM(config).eval()
+    prompt = tokenizer("The cat sat on", return_tensors="pt").input_ids
+    streamer = TextStreamer(tokenizer, skip_prompt=True)
+    output = model.generate(prompt, max_new_tokens=6, streamer=streamer)
+    printed = capsys.readouterr().out
+    expected = tokenizer.decode(output[0, prompt.shape[1]:])
+    assert printed.strip() == expected.strip()

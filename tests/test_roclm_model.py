@@ -107,7 +107,14 @@ def test_explicit_and_sdpa_attention_agree(num_kv_heads):
             cache = model.allocate_kv_cache(2, 11)
             model(input_ids[:, :6], kv_cache=cache)
             cached = model(input_ids[:, 6:], kv_cache=cache)
-        outputs[implementation] = (plain, masked, cached)
+            # single-token steps take a separate SDPA path, with and without a padding mask
+            cache = model.allocate_kv_cache(2, 11)
+            model(input_ids[:, :10], attention_mask=attention_mask[:, :10], kv_cache=cache)
+            one_masked = model(input_ids[:, 10:], attention_mask=attention_mask, kv_cache=cache)
+            cache = model.allocate_kv_cache(2, 11)
+            model(input_ids[:, :10], kv_cache=cache)
+            one_plain = model(input_ids[:, 10:], kv_cache=cache)
+        outputs[implementation] = (plain, masked, cached, one_masked, one_plain)
     for sdpa, explicit in zip(outputs["sdpa"], outputs["explicit"]):
         torch.testing.assert_close(sdpa, explicit, atol=ATOL, rtol=0)
 
@@ -235,8 +242,9 @@ def test_imports_both_ways():
 
 
 def _fused_path_active(model) -> bool:
-    qkv = model.model.layers[0].self_attn.qkv
-    return qkv.weight is not None and qkv._current_pointers() == qkv.pointers
+    attention, mlp = model.model.layers[0].self_attn, model.model.layers[0].mlp
+    fused = [attention.qkv, attention.out, mlp.gate_up, mlp.down, model.head]
+    return all(projections.is_current() for projections in fused)
 
 
 def test_fused_projections_match_separate_layers():
@@ -246,6 +254,7 @@ def test_fused_projections_match_separate_layers():
         separate = model(input_ids)
     model.fuse_projections()
     assert _fused_path_active(model)
+    assert model.lm_head.weight is model.model.embed_tokens.weight
     assert [name for name, _ in model.named_parameters()] == [
         name for name, _ in tiny_model().named_parameters()]
     with torch.no_grad():
@@ -254,6 +263,7 @@ def test_fused_projections_match_separate_layers():
 
     model = model.to(torch.bfloat16)
     assert _fused_path_active(model)
+    assert model.lm_head.weight is model.model.embed_tokens.weight
     reference = tiny_model().to(torch.bfloat16)
     with torch.no_grad():
         torch.testing.assert_close(model(input_ids), reference(input_ids), atol=0, rtol=0)
