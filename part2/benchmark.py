@@ -84,7 +84,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# ----------------------------------------------------------------------------------------------
 # Weights and models
 
 
@@ -175,7 +174,6 @@ def measure_generation(models: dict[str, Any], prompt: torch.Tensor, new_tokens:
     return summary
 
 
-# ----------------------------------------------------------------------------------------------
 # Roofline, context length and recomputation
 
 
@@ -266,7 +264,6 @@ def _prompt(vocab_size: int, length: int, device: torch.device | str) -> torch.T
     return torch.randint(0, vocab_size, (1, length), generator=generator).to(device)
 
 
-# ----------------------------------------------------------------------------------------------
 # Driver
 
 

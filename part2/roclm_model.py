@@ -37,7 +37,6 @@ ATTENTION_IMPLEMENTATIONS = ("sdpa", "explicit")
 MAX_NAMES_IN_ERROR = 8
 
 
-# ----------------------------------------------------------------------------------------------
 # Configuration
 
 
@@ -180,7 +179,6 @@ def _check_supported_features(data: dict[str, Any]) -> None:
         raise ValueError("use_sliding_window=true is not supported; RocLM uses full attention")
 
 
-# ----------------------------------------------------------------------------------------------
 # Building blocks
 
 
@@ -339,7 +337,6 @@ class RocLMMLP(nn.Module):
         return self.down(F.silu(gate) * up)[0]
 
 
-# ----------------------------------------------------------------------------------------------
 # Attention and KV cache
 
 
@@ -545,7 +542,6 @@ def _build_attention_mask(T: int, offset: int, attention_mask: torch.Tensor | No
     return mask | (key_positions == query_positions)[None, None], False
 
 
-# ----------------------------------------------------------------------------------------------
 # Causal language model: loading, saving, generation
 
 
@@ -904,7 +900,6 @@ def _validate_generate_args(config: RocLMConfig, input_ids: torch.Tensor, max_ne
     return eos_ids
 
 
-# ----------------------------------------------------------------------------------------------
 # Checkpoint files
 
 
@@ -976,7 +971,6 @@ def _check_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], sou
     raise ValueError("\n".join(lines))
 
 
-# ----------------------------------------------------------------------------------------------
 # Self-test
 
 
