@@ -63,3 +63,13 @@ def test_bfloat16_logits_match_reference(name, tmp_path):
     # The explicit path performs the reference's eager operations in the same order.
     torch.testing.assert_close(explicit_logits, expected, atol=BFLOAT16_EXPLICIT_ATOL, rtol=0)
     torch.testing.assert_close(sdpa_logits, expected, atol=BFLOAT16_SDPA_ATOL, rtol=0)
+
+
+@pytest.mark.slow
+def test_full_qwen3_shape_logits_match(tmp_path):
+    """Random weights at the Qwen3-0.6B shape (about 0.6 B parameters in float32, 25 to 40 s)."""
+    from part2.verify_parity import check_full_shape
+
+    (record,) = check_full_shape(tmp_path)
+    assert record["max_abs_logit"] > 0
+    assert record["max_abs_logit_diff"] <= record["tolerance"], record
