@@ -210,10 +210,10 @@ def resolve_model_dir(model_dir: str | os.PathLike | None, offline: bool = False
 
     if offline_requested(offline):
         where = f"the cache {cache_dir}" if cache_dir is not None else "the Hugging Face cache"
-        found = f"a partial copy was found ({incomplete})" if incomplete else "nothing was found"
+        partial = f" The cache holds a partial copy: {incomplete}." if incomplete else ""
         raise ModelFilesError(
-            f"the weights of {repo_id} are not in {where} and offline mode is on "
-            f"(--offline or HF_HUB_OFFLINE=1), so nothing was downloaded: {found}. "
+            f"the weights of {repo_id} are not in {where}, and offline mode "
+            f"(--offline or HF_HUB_OFFLINE=1) blocks the download.{partial} "
             f"Fetch them once with network access: {download_command(repo_id, cache_dir)} "
             f"(about 1.5 GB), or pass --model-dir with a local checkpoint")
     return download_model(repo_id, cache_dir, tokenizer_out=tokenizer_out, revision=revision)

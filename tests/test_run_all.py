@@ -95,6 +95,17 @@ def test_report_sentences_state_inputs(tmp_path, monkeypatch):
     assert "\\SwinFTTopOne{}, reached by Swin-T, fine-tuning" in sentences
 
 
+def test_parity_sentence_largest_difference():
+    parity = {"checks": [
+        {"max_abs_logit_diff": 2e-6, "max_abs_logit": 3.2, "passed": True},
+        {"max_abs_logit_diff": 5e-7, "max_abs_logit": 9.1, "passed": True},
+    ]}
+    sentence = make_report.parity_sentence(parity)
+    assert "2 of 2 recorded checks pass" in sentence
+    assert f"difference over all checks is {make_report.fmt_number(2e-6, 2)}" in sentence
+    assert make_report.fmt_number(9.1, 2) not in sentence
+
+
 def test_report_marks_missing_inputs(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RUN_PROFILE", "full")
     write_evaluation(tmp_path / "evaluation", runs=RUNS[:2], part2=False)

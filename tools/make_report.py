@@ -517,7 +517,8 @@ def find_values(data: Any, pattern: str) -> list[tuple[tuple[str, ...], Any]]:
 
 
 def parity_sentence(parity: dict[str, Any]) -> str:
-    diffs = [value for _, value in find_values(parity, r"max.*(abs|diff)|abs.*diff")
+    # Match difference keys only, because parity.json also records max_abs_logit, the largest logit.
+    diffs = [value for _, value in find_values(parity, r"diff")
              if isinstance(value, (int, float)) and not isinstance(value, bool)]
     verdicts = [value for _, value in find_values(parity, r"^(passed|pass|ok|match|equal)")
                 if isinstance(value, bool)]
