@@ -2,7 +2,7 @@
 # Create or update .venv from requirements.txt. Safe to run repeatedly: a stamp holding the hash of
 # requirements.txt skips pip when nothing changed, so the common case takes about a second.
 #
-# Usage: bash tools/setup_env.sh        (sourced by run_all.sh and run_tests.sh)
+# Usage: bash tools/setup_env.sh   (run_all.sh and run_tests.sh call it first)
 # Environment: PYTHON picks the interpreter (default python3); VENV_DIR the folder (default .venv).
 set -euo pipefail
 

@@ -32,7 +32,12 @@ def _split_list(value: str) -> list[str]:
 
 def load_student_info(path: str | os.PathLike | None = None) -> StudentInfo:
     """Load student.toml (or the committed example when absent); environment variables win."""
-    config_path = Path(path) if path else (STUDENT_FILE if STUDENT_FILE.exists() else EXAMPLE_FILE)
+    if path is not None:
+        config_path = Path(path)
+    elif STUDENT_FILE.exists():
+        config_path = STUDENT_FILE
+    else:
+        config_path = EXAMPLE_FILE
     if not config_path.exists():
         raise FileNotFoundError(f"student config {config_path} not found; copy "
                                 f"{EXAMPLE_FILE.name} to {STUDENT_FILE.name} and fill it in")
