@@ -237,9 +237,10 @@ print_summary() {
     local i
     echo
     echo "summary (profile $profile)"
-    printf '  %-34s %-8s %8s\n' step result seconds
+    # 42 characters fit the longest step name, part1_evaluate_resnet50_feature_extraction.
+    printf '  %-42s %-8s %8s\n' step result seconds
     for i in "${!step_names[@]}"; do
-        printf '  %-34s %-8s %8s\n' "${step_names[$i]}" "${step_results[$i]}" "${step_seconds[$i]}"
+        printf '  %-42s %-8s %8s\n' "${step_names[$i]}" "${step_results[$i]}" "${step_seconds[$i]}"
     done
     {
         echo "# run_all.sh summary, profile $profile, $(date -u '+%Y-%m-%dT%H:%M:%SZ'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
