@@ -33,7 +33,7 @@ Options:
 
 Examples:
   bash run_all.sh                         # full profile (GPU-sized)
-  bash run_all.sh --smoke                 # about 10 minutes on 2 CPU cores, nothing downloaded
+  bash run_all.sh --smoke                 # about 3 to 5 minutes on 2 CPU cores, nothing downloaded
   bash run_all.sh --download-only         # on a machine with internet
   bash run_all.sh --offline --data-dir /data/pets --model-dir /models/Qwen3-0.6B
 EOF
@@ -235,9 +235,10 @@ print_summary() {
     local i
     echo
     echo "summary (profile $profile)"
-    printf '  %-34s %-8s %8s\n' step result seconds
+    # 42 characters fit the longest step name, part1_evaluate_resnet50_feature_extraction.
+    printf '  %-42s %-8s %8s\n' step result seconds
     for i in "${!step_names[@]}"; do
-        printf '  %-34s %-8s %8s\n' "${step_names[$i]}" "${step_results[$i]}" "${step_seconds[$i]}"
+        printf '  %-42s %-8s %8s\n' "${step_names[$i]}" "${step_results[$i]}" "${step_seconds[$i]}"
     done
     {
         echo "# run_all.sh summary, profile $profile, $(date -u '+%Y-%m-%dT%H:%M:%SZ'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -524,8 +525,13 @@ run_report() {
     if command -v latexmk >/dev/null 2>&1 && command -v pdflatex >/dev/null 2>&1; then
         run_step pdf "$(fingerprint latex/report.tex latex/generated/*.tex)" latex/report.pdf -- step_pdf
     else
+        # Name --smoke in the hint, because a full-profile rerun would first remove smoke results.
+        local rerun="bash run_all.sh --only report"
+        if [ "$profile" = smoke ]; then
+            rerun="bash run_all.sh --smoke --only report"
+        fi
         echo "note: pdflatex or latexmk not found, so the PDF is skipped; install TeX with"
-        echo "      'bash tools/install_latex.sh' and rerun 'bash run_all.sh --only report'"
+        echo "      'bash tools/install_latex.sh' and rerun '$rerun'"
         record_step pdf "no TeX" 0
     fi
 }
