@@ -133,7 +133,9 @@ else
     # --data-dir costs no more than the generated one.
     smoke_batch_caps=(--max-train-batches 3 --max-eval-batches 3)
     # A random model never emits an end token, so every sample runs to this limit.
-    generate_limit=(--max-new-tokens 24)
+    # float32, because bf16 on a CPU is slow for a model this small (the real tokenizer's
+    # 151,669 ids make the output layer the largest part of it).
+    generate_limit=(--max-new-tokens 24 --dtype float32)
 fi
 
 export RUN_PROFILE="$profile"
@@ -255,27 +257,41 @@ module_exists() {
 # profile bookkeeping
 
 # evaluation/ contains one profile at a time. Smoke results are disposable and a full run replaces
-# them; a smoke run never overwrites full results unless --force is given.
-claim_evaluation_dir() {
-    local previous=""
-    [ -f "$logs_dir/profile" ] && previous="$(cat "$logs_dir/profile")"
-    if [ -n "$previous" ] && [ "$previous" != "$profile" ]; then
-        if [ "$previous" = full ] && [ "$force" -eq 0 ]; then
-            echo "error: $eval_dir/ contains results of the full profile, which a smoke run would replace." >&2
-            echo "       Copy $eval_dir/ somewhere safe, then rerun with --force." >&2
-            exit 1
-        fi
-        echo "note: removing the $previous-profile results from $eval_dir/ before this $profile run"
-        find "$eval_dir" -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+# them; a smoke run never overwrites full results unless --force is given. The check runs before
+# anything else, and the old results are removed only once this run's inputs are in place, so a
+# run that fails at its first step leaves them as they were.
+check_evaluation_dir() {
+    previous_profile=""
+    [ -f "$logs_dir/profile" ] && previous_profile="$(cat "$logs_dir/profile")"
+    [ -n "$previous_profile" ] && [ "$previous_profile" != "$profile" ] || return 0
+    if [ "$only" = report ]; then
+        local flag=""
+        [ "$previous_profile" = smoke ] && flag="--smoke "
+        echo "error: $eval_dir/ contains $previous_profile-profile results, and --only report rebuilds the report from them." >&2
+        echo "       Run 'bash run_all.sh ${flag}--only report' instead." >&2
+        exit 1
+    fi
+    if [ "$previous_profile" = full ] && [ "$force" -eq 0 ]; then
+        echo "error: $eval_dir/ contains results of the full profile, which a smoke run would replace." >&2
+        echo "       Copy $eval_dir/ somewhere safe, then rerun with --force." >&2
+        exit 1
+    fi
+}
+
+# Remove the other profile's results; keep README.md and the logs this run has written so far.
+replace_previous_results() {
+    if [ -n "$previous_profile" ] && [ "$previous_profile" != "$profile" ]; then
+        echo "note: removing the $previous_profile-profile results from $eval_dir/ before this $profile run"
+        find "$eval_dir" -mindepth 1 -maxdepth 1 ! -name README.md ! -name logs -exec rm -rf {} +
+        find "$logs_dir" -type f ! -newer "$run_started_marker" ! -path "$run_started_marker" -delete
         rm -rf latex/generated latex/build latex/report.pdf
     fi
-    mkdir -p "$logs_dir"
     echo "$profile" >"$logs_dir/profile"
 }
 
 # Print where the full profile will run and, without a GPU, a rough time estimate.
 announce_device() {
-    [ "$profile" = full ] || return 0
+    [ "$profile" = full ] && [ "$only" != report ] || return 0
     local device
     device="$("$python" -c 'import torch
 if torch.cuda.is_available():
@@ -407,7 +423,7 @@ step_report() {
 
 step_pdf() {
     rm -rf latex/build
-    (cd latex && latexmk -pdf -interaction=nonstopmode -halt-on-error -outdir=build report.tex)
+    (cd latex && latexmk -pdf -silent -interaction=nonstopmode -halt-on-error -outdir=build report.tex)
     cp latex/build/report.pdf latex/report.pdf
 }
 
@@ -577,7 +593,10 @@ if [ "$download_only" -eq 1 ]; then
     exit 0
 fi
 
-claim_evaluation_dir
+check_evaluation_dir
+mkdir -p "$logs_dir"
+run_started_marker="$logs_dir/.run_started"
+touch "$run_started_marker"
 run_setup
 announce_device
 echo "profile: $profile; data: $data_dir${model_dir:+; model: $model_dir}${tokenizer_dir:+; tokenizer: $tokenizer_dir}"
@@ -585,6 +604,7 @@ echo "profile: $profile; data: $data_dir${model_dir:+; model: $model_dir}${token
 if [ "$only" != report ]; then
     run_downloads
 fi
+replace_previous_results
 if [ "$only" = all ] || [ "$only" = part1 ]; then
     run_part1
 fi

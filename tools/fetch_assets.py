@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 PETS_LIST_FILES = ("trainval.txt", "test.txt")
-PETS_URLS = ("https://thor.robots.ox.ac.uk/~vgg/data/pets/images.tar.gz",
-             "https://thor.robots.ox.ac.uk/~vgg/data/pets/annotations.tar.gz")
+# The addresses torchvision 0.29's OxfordIIITPet downloads from, named in the manual steps.
+PETS_URLS = ("https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz",
+             "https://www.robots.ox.ac.uk/~vgg/data/pets/data/annotations.tar.gz")
 
 
 class MissingInput(Exception):
