@@ -28,7 +28,7 @@ from part1 import metrics as pet_metrics
 from part1 import models
 from part1 import plots
 from part1.train import Precision, select_device, select_precision, show_progress
-from tools.provenance import collect_provenance, write_atomic, write_json_atomic
+from tools.provenance import collect_provenance, run_profile, write_atomic, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +74,13 @@ def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device,
 def write_predictions_csv(path: Path, samples, probs: np.ndarray, names: list[str]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["image_id", "true", "predicted", "confidence", "correct"])
+    # "profile" on every row, so a smoke CSV says so even when read alone
+    writer.writerow(["image_id", "true", "predicted", "confidence", "correct", "profile"])
+    profile = run_profile()
     for sample, row in zip(samples, probs):
         predicted = int(row.argmax())
         writer.writerow([sample.image_id, names[sample.label], names[predicted],
-                         f"{row[predicted]:.6f}", int(predicted == sample.label)])
+                         f"{row[predicted]:.6f}", int(predicted == sample.label), profile])
     write_atomic(path, buffer.getvalue())
 
 

@@ -20,14 +20,15 @@ import numpy as np
 from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix,
                              precision_recall_fscore_support, top_k_accuracy_score)
 
-from tools.provenance import write_atomic
+from tools.provenance import run_profile, write_atomic
 
 SPECIES = ("cat", "dog")
 TOP_K = 5
 CONVERGENCE_TOLERANCE = 0.005
 # Float slack so that a value exactly 0.005 below the best (0.895 vs 0.9) counts as within it.
 _FLOAT_SLACK = 1e-9
-REPORT_CSV_COLUMNS = ("label", "precision", "recall", "f1-score", "support")
+# "profile" repeats the run profile on every row, so a smoke CSV says so even when read alone.
+REPORT_CSV_COLUMNS = ("label", "precision", "recall", "f1-score", "support", "profile")
 
 
 def _as_label_array(values, name: str, n_classes: int) -> np.ndarray:
@@ -187,7 +188,7 @@ def write_classification_report_csv(path: str | os.PathLike, y_true, y_pred,
                                     class_names: Sequence[str]) -> dict:
     """Write scikit-learn's classification report as CSV and return the report dict.
 
-    Columns: label, precision, recall, f1-score, support. Rows: one per class in class order,
+    Columns: label, precision, recall, f1-score, support, profile ("full" or "smoke"). Rows: one per class in class order,
     then "accuracy", "macro avg" and "weighted avg". As in scikit-learn's text report, the
     accuracy row keeps the accuracy in f1-score, leaves precision and recall empty and gives
     the number of images as support.
@@ -199,16 +200,17 @@ def write_classification_report_csv(path: str | os.PathLike, y_true, y_pred,
     report = classification_report(y_true, y_pred, labels=list(range(n_classes)),
                                    target_names=class_names, output_dict=True, zero_division=0)
 
+    profile = run_profile()
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(REPORT_CSV_COLUMNS)
     for label in [*class_names, "macro avg", "weighted avg"]:
         row = report[label]
         writer.writerow([label, repr(float(row["precision"])), repr(float(row["recall"])),
-                         repr(float(row["f1-score"])), int(row["support"])])
+                         repr(float(row["f1-score"])), int(row["support"]), profile])
         if label == class_names[-1]:
             accuracy = float(report.get("accuracy", accuracy_score(y_true, y_pred)))
-            writer.writerow(["accuracy", "", "", repr(accuracy), int(y_true.size)])
+            writer.writerow(["accuracy", "", "", repr(accuracy), int(y_true.size), profile])
     write_atomic(path, buffer.getvalue())
     return report
 

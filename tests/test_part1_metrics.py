@@ -197,6 +197,19 @@ def test_report_csv_round_trip(tmp_path, predictions):
     assert math.isnan(report["accuracy"]["precision"])
 
 
+@pytest.mark.parametrize("profile", ["smoke", "full"])
+def test_report_csv_names_profile(tmp_path, predictions, monkeypatch, profile):
+    import csv
+
+    monkeypatch.setenv("RUN_PROFILE", profile)
+    y_true, y_pred, _ = predictions
+    path = tmp_path / "classification_report.csv"
+    write_classification_report_csv(path, y_true, y_pred, CLASS_NAMES)
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["profile"] for row in rows} == {profile}
+
+
 @pytest.mark.parametrize("y_pred, probs, match", [
     ([0, 1, 37], None, "outside"),
     ([0, 1, -1], None, "outside"),

@@ -210,6 +210,9 @@ def test_every_artifact_written(synthetic_root, tmp_path, tiny_model_spec, monke
         assert (eval_dir / name).stat().st_size > 0, name
     written = json.loads((eval_dir / "metrics.json").read_text())
     assert written["run"] == f"tiny_{mode}"
+    for name in ("predictions.csv", "classification_report.csv"):
+        with open(eval_dir / name) as handle:
+            assert {row["profile"] for row in csv.DictReader(handle)} == {"smoke"}, name
     assert written["provenance"]["profile"] == "smoke"
     assert written["test"]["num_images"] == 37 * 3
     assert 0.0 <= written["test"]["top1"] <= written["test"]["top5"] <= 1.0
