@@ -427,10 +427,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     device = select_device(args.device)
     precision = select_precision(device, args.amp)
     output_dir = args.output_dir
-    output_dir.mkdir(parents=True, exist_ok=True)
     progress = show_progress(args)
 
+    # The run folder is made only once the data is known to be usable, so a failed start
+    # leaves nothing behind.
     trainval, train_samples, val_samples = prepare_data(args)
+    output_dir.mkdir(parents=True, exist_ok=True)
     names = data.class_names(args.data_dir)
     species = data.species_of_classes(trainval)
 

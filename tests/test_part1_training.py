@@ -217,3 +217,13 @@ def test_every_artifact_written(synthetic_root, tmp_path, tiny_model_spec, monke
     assert written["test"]["num_images"] == 37 * 3
     assert 0.0 <= written["test"]["top1"] <= written["test"]["top5"] <= 1.0
     assert len(written["history"]) == 2
+
+
+def test_missing_dataset_leaves_no_run_folder(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    status = train_module.main(["--data-dir", str(tmp_path / "no-data"), "--output-dir",
+                                str(run_dir), "--model", "resnet50", "--mode", "finetune",
+                                "--no-pretrained"])
+    assert status == 2
+    assert "error:" in capsys.readouterr().err
+    assert not run_dir.exists()
