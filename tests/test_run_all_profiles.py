@@ -1,4 +1,4 @@
-"""run_all.sh keeps one profile's results in evaluation/ and never loses them to a failed run."""
+"""run_all.sh keeps one profile's results in evaluation/ and never loses them; packaging."""
 from __future__ import annotations
 
 from test_run_all import copy_repository, run_all
@@ -34,3 +34,15 @@ def test_report_only_needs_matching_profile(tmp_path):
     assert "bash run_all.sh --smoke --only report" in result.stderr
     assert result_file.exists()
     assert "estimated time" not in result.stderr
+
+
+def test_package_readable_by_others(tmp_path):
+    import stat
+
+    from tools.package_submission import build_package
+    from tools.provenance import default_file_mode
+
+    root = copy_repository(tmp_path / "repo")
+    output = tmp_path / "submission.zip"
+    build_package(root, output)
+    assert stat.S_IMODE(output.stat().st_mode) == default_file_mode()

@@ -16,6 +16,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from tools.provenance import default_file_mode
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Left out of Code even when git tracks them: generated results, data, weights, caches and builds.
@@ -97,6 +99,7 @@ def build_package(root: Path, output: Path) -> dict[str, int]:
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    os.fchmod(fd, default_file_mode())  # mkstemp's 0600 would hide the zip from other users
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -93,6 +93,13 @@ def collect_provenance(settings: dict[str, Any] | None = None, seed: int | None 
     }
 
 
+def default_file_mode() -> int:
+    """Return the mode open() gives a new file under the current umask (0o644 under umask 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
     """Write a file through a temporary file in the same folder and a rename, so a crash never
     leaves a half-written file behind."""
@@ -102,9 +109,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # mkstemp creates the file with mode 0600; give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        os.fchmod(fd, default_file_mode())
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
