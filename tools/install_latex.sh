@@ -5,9 +5,12 @@
 # Usage: bash tools/install_latex.sh   (as root, or with sudo available)
 set -euo pipefail
 
-packages=(texlive-latex-base texlive-latex-recommended texlive-fonts-recommended latexmk)
+# lmodern gives the T1-encoded Latin Modern fonts as vector fonts; without it pdflatex falls back to
+# bitmap fonts, and text copied from the PDF loses its ligatures.
+packages=(texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern latexmk)
 
-if command -v pdflatex >/dev/null 2>&1 && command -v latexmk >/dev/null 2>&1; then
+if command -v pdflatex >/dev/null 2>&1 && command -v latexmk >/dev/null 2>&1 \
+        && kpsewhich lmodern.sty >/dev/null 2>&1; then
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
