@@ -9,8 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from part2.roclm_model import (RocLMConfig, RocLMForCausalLM, RocLMRMSNorm, RocLMRotaryEmbedding,
-                               apply_rotary_emb)
+from torch import nn
+
+from part2.roclm_model import (FusedProjections, RocLMConfig, RocLMForCausalLM, RocLMRMSNorm,
+                               RocLMRotaryEmbedding, apply_rotary_emb)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ATOL = 1e-5
@@ -290,3 +292,22 @@ def test_fused_model_follows_weight_updates():
         unfused.load_state_dict(replaced)
         torch.testing.assert_close(after_assign, unfused(input_ids), atol=ATOL, rtol=0)
     assert not torch.allclose(after_step, after_assign)
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_bfloat16_fused_rows_match_float32_product(rows):
+    torch.manual_seed(0)
+    layers = [nn.Linear(64, 48, bias=False).to(torch.bfloat16),
+              nn.Linear(64, 32, bias=False).to(torch.bfloat16)]
+    fused = FusedProjections(layers)
+    fused.fuse()
+    x = torch.randn(1, rows, 64).to(torch.bfloat16)
+    onednn_before = torch.backends.mkldnn.enabled
+    with torch.no_grad():
+        outputs = fused(x)
+    assert torch.backends.mkldnn.enabled == onednn_before
+    assert len(outputs) == 2
+    for output, layer in zip(outputs, layers):
+        expected = F.linear(x.float(), layer.weight.float()).to(torch.bfloat16)
+        assert output.shape == (1, rows, layer.out_features)
+        torch.testing.assert_close(output, expected)
