@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from _run_all_helpers import write_evaluation
+from _run_all_helpers import part2_inputs, write_evaluation
 from conftest import REPO_ROOT
 from tools import make_report
 from tools.make_report import RUN_MACRO, RUNS, build_report, fmt_percent
@@ -67,8 +67,8 @@ def test_report_macros_equal_inputs(tmp_path, monkeypatch):
         assert macros[prefix + "SecPerEpoch"] == f"{metrics['training']['mean_epoch_seconds']:.1f}"
         assert macros[prefix + "TestImages"] == str(metrics["test"]["num_images"])
     assert macros["IdAnalysisTokenCount"] == "8"
-    assert macros["BenchFloatThreeTwoRatio"] == "1.4"
-    assert macros["ParityChecksZeroMaxAbsDiff"] == r"$3.50\times 10^{-6}$"
+    assert macros["BenchCpuFloatThreeTwoRoclmDecodeRatio"] == "1.25"
+    assert macros["ParityCheckOneMaxDiff"] == r"$3.50\times 10^{-6}$"
     assert not [path for path in report.missing if ".json" in path or ".md" in path]
 
 
@@ -135,16 +135,175 @@ def test_listing_text_is_printable_ascii():
     assert make_report.latex_escape("50%_\x07") == "50\\%\\_<U+0007>"
 
 
-def test_listing_wraps_long_lines(tmp_path):
-    (tmp_path / "evaluation" / "part2").mkdir(parents=True)
-    (tmp_path / "evaluation" / "part2" / "samples.md").write_text("x" * 300 + "\n  indented\n")
-    report = make_report.Report(tmp_path / "evaluation", tmp_path / "generated")
-    tex = make_report.listing(report, "part2/samples.md", "samples.txt")
-    assert "lstinputlisting{generated/samples.txt}" in tex
-    lines = (tmp_path / "generated" / "samples.txt").read_text().splitlines()
-    assert max(len(line) for line in lines) <= make_report.LISTING_WIDTH
-    assert "".join(lines[:-1]) == "x" * 300
-    assert lines[-1] == "  indented"
+@pytest.fixture
+def part2_report(tmp_path, monkeypatch):
+    """Build the report from hand-made Part 2 inputs; return (inputs, macros, generated dir)."""
+    monkeypatch.setenv("RUN_PROFILE", "full")
+    write_evaluation(tmp_path / "evaluation")
+    build_report(tmp_path / "evaluation", tmp_path / "generated")
+    return part2_inputs(), read_macros(tmp_path / "generated" / "macros.tex"), tmp_path / "generated"
+
+
+def table_rows(tex: str, label: str) -> list[str]:
+    """Return the body rows of the table labelled LABEL in TEX."""
+    table = tex[:tex.index(f"\\label{{{label}}}")].rsplit("\\begin{table}", 1)[1]
+    body = table.split("\\midrule", 1)[1].split("\\bottomrule", 1)[0]
+    return [row.strip() for row in body.split("\\\\") if row.strip()]
+
+
+def test_parity_table_equals_inputs(part2_report):
+    inputs, macros, generated = part2_report
+    checks = inputs["parity.json"]["checks"]
+    tex = (generated / "part2_parity.tex").read_text()
+    rows = table_rows(tex, "tab:parity")
+    assert len(rows) == len(checks)
+    assert macros["ParityCheckOneMaxDiff"] == make_report.fmt_scientific(checks[0]["max_abs_logit_diff"])
+    assert macros["ParityCheckTwoMaxDiff"] == r"$1.25\times 10^{-6}$"
+    assert macros["ParityCheckThreeTolerance"] == r"$1.00\times 10^{-1}$"
+    assert macros["ParityCheckOneGreedy"] == "yes (32)"
+    assert macros["ParityCheckTwoGreedy"] == "--"
+    assert macros["ParityCheckThreeGreedy"] == r"\textcolor{red}{no} (from 5)"
+    assert macros["ParityCheckOnePassed"] == "yes"
+    assert macros["ParityCheckThreePassed"] == r"\textcolor{red}{no}"
+    assert macros["ParityAllPassed"] == r"\textcolor{red}{no}"
+    assert "\\ParityCheckThreeMaxDiff{}" in rows[2]
+    assert "2 of 3 recorded checks pass" in tex
+
+
+def test_fmt_scientific_cases():
+    assert make_report.fmt_scientific(0.0) == "0"
+    assert make_report.fmt_scientific(9.5367431640625e-07) == r"$9.54\times 10^{-7}$"
+    assert make_report.fmt_scientific(None) == "--"
+    assert make_report.fmt_scientific(True) == "--"
+
+
+def test_benchmark_tables_equal_inputs(part2_report):
+    inputs, macros, generated = part2_report
+    device = inputs["benchmark.json"]["devices"][0]
+    float32 = device["dtypes"]["float32"]
+    roclm = float32["implementations"]["roclm"]
+    assert macros["BenchCpuFloatThreeTwoRoclmPrefill"] == f"{roclm['prefill_tokens_per_s']:.1f}"
+    assert macros["BenchCpuFloatThreeTwoRoclmDecode"] == f"{roclm['decode_tokens_per_s']:.2f}"
+    assert macros["BenchCpuFloatThreeTwoTransformersDecode"] == "12.20"
+    assert macros["BenchCpuFloatThreeTwoRoclmPrefillRatio"] == "2.00"
+    assert macros["BenchCpuFloatThreeTwoRoclmRoofline"] == "218.0"
+    assert macros["BenchCpuFloatThreeTwoRoclmRooflineFraction"] == "7.0\\%"
+    assert macros["BenchCpuBfloatOneSixRoclmDecode"] == "7.25"
+    assert macros["BenchCpuContextOneSixMs"] == "78.5"
+    assert macros["BenchCpuContextOneZeroTwoFourMs"] == "87.5"
+    assert macros["BenchCpuRecomputeMs"] == "282.5"
+    assert macros["BenchCpuLongOverShort"] == "1.11"
+    assert macros["BenchCpuReadBandwidth"] == "36.8"
+    assert macros["BenchCpuBufferMiB"] == "1{,}024"
+    assert macros["BenchCpuFloatThreeTwoStepMB"] == "168.5"
+    assert macros["BenchTorchThreads"] == "2"
+    assert macros["BenchCpu"] == "Test CPU"
+    assert macros["BenchParityMaxDiff"] == r"$2.50\times 10^{-7}$"
+    tex = (generated / "part2_benchmark.tex").read_text()
+    assert len(table_rows(tex, "tab:bench-speed")) == 4
+    assert len(table_rows(tex, "tab:bench-context")) == 3
+
+
+def test_benchmark_targets_name_measurement(part2_report):
+    _, macros, generated = part2_report
+    rows = table_rows((generated / "part2_benchmark.tex").read_text(), "tab:bench-targets")
+    assert len(rows) == 3
+    assert "at least 1.3$\\times$ that of transformers, float32" in rows[0]
+    assert "\\BenchCpuFloatThreeTwoRoclmDecodeRatio{}" in rows[0]
+    assert "at least 75.0\\% of the roofline" in rows[1]
+    assert "\\BenchCpuLongOverShort{}" in rows[2]
+    assert macros["BenchTargetLongContextWithinOneFivex"] == "yes"
+    assert macros["BenchTargetDecodeRatioFloatThreeTwoAtLeastOneThree"] == r"\textcolor{red}{no}"
+
+
+def test_samples_listings_without_provenance(part2_report):
+    _, _, generated = part2_report
+    tex = (generated / "part2_generation.tex").read_text()
+    assert tex.count("\\lstinputlisting") == 3
+    assert "\\textbf{Completion.}" in tex
+    assert "Provenance}" not in tex.replace("``Provenance''", "")
+    assert "commit 0123456789ab" in tex
+    assert "\\nolinkurl{evaluation/part2/generation_samples.md}" in tex
+    # the report is built under the full profile, so the file's own smoke banner is shown
+    assert make_report.latex_escape(make_report.SMOKE_BANNER) in tex
+    listing = (generated / "generation_samples_1.txt").read_text()
+    assert "PROVENANCE-ONLY" not in listing
+    assert "Settings: temperature 0.7" in listing
+    assert "  The three primary colors" in listing
+    assert "Hello <U+4E16><U+754C> & 100%" in listing
+    assert "Speed: generated 24 tokens" in listing
+    assert listing.isascii()
+    assert max(len(line) for line in listing.splitlines()) <= make_report.LISTING_WIDTH
+    long_block = (generated / "generation_samples_2.txt").read_text().splitlines()
+    assert len(long_block) == make_report.MAX_BLOCK_LINES + 1
+    assert long_block[-1] == "  [16 more lines in part2/generation_samples.md]"
+    chat = (generated / "chat_transcript_1.txt").read_text()
+    assert chat.splitlines()[0] == "User: What is 2 + 3?"
+    assert "  5" in chat.splitlines()
+
+
+def test_samples_table_from_markdown(part2_report):
+    _, _, generated = part2_report
+    tex = (generated / "part2_generation.tex").read_text()
+    assert "Completion & completion & 10 & 111.8 \\\\" in tex
+    assert "\\item Model: /\\allowbreak{}models/" in tex
+
+
+def test_id_analysis_tables_equal_inputs(part2_report):
+    inputs, macros, generated = part2_report
+    analysis = inputs["id_analysis.json"]
+    tex = (generated / "part2_tokenizer.tex").read_text()
+    rows = table_rows(tex, "tab:id-tokens")
+    assert len(rows) == len(analysis["ids"])
+    for position, token_id in enumerate(analysis["ids"], start=1):
+        name = make_report.macro_name("IdAnalysisToken", position, "Id")
+        assert macros[name] == str(token_id)
+    assert macros["IdAnalysisStudentId"] == analysis["student_id"]
+    assert macros["IdAnalysisDigitCount"] == "8"
+    assert macros["IdAnalysisOneTokenPerDigit"] == "yes"
+    assert len(table_rows(tex, "tab:id-context")) == 2
+    assert macros["IdAnalysisContextOneTotalTokens"] == "10"
+    assert macros["IdAnalysisContextTwoSameAsAlone"] == r"\textcolor{red}{no}"
+    assert "<U+0120>2" in table_rows(tex, "tab:id-context")[1]
+    formats = table_rows(tex, "tab:id-formats")
+    assert [row.split(" & ")[0] for row in formats] == ["plain", "dashes"]
+    assert macros["IdAnalysisFormatTwoTokenCount"] == "9"
+    assert macros["IdAnalysisScratchTwoTokenCount"] == "3"
+    assert len(table_rows(tex, "tab:id-digits")) == 2
+
+
+def test_fertility_table_pivots_texts(part2_report):
+    _, macros, generated = part2_report
+    rows = table_rows((generated / "part2_tokenizer.tex").read_text(), "tab:id-fertility")
+    assert [row.split(" & ")[0] for row in rows] == ["BPE 1000", "BPE 8000"]
+    assert macros["IdAnalysisFertilityOneTextOnePerWord"] == "3.00"
+    assert macros["IdAnalysisFertilityOneTextTwoPerCharacter"] == "3.00"
+    assert macros["IdAnalysisFertilityTwoTextOnePerCharacter"] == "0.46"
+    # BPE 8000 has no row for the Chinese text
+    assert macros["IdAnalysisFertilityTwoTextTwoPerWord"] == "--"
+
+
+@pytest.mark.parametrize("name, generated_file", [
+    ("parity.json", "part2_parity.tex"), ("benchmark.json", "part2_benchmark.tex"),
+    ("id_analysis.json", "part2_tokenizer.tex"),
+    ("generation_samples.md", "part2_generation.tex"),
+    ("chat_transcript.md", "part2_generation.tex")])
+def test_part2_missing_input_marked(tmp_path, monkeypatch, name, generated_file):
+    monkeypatch.setenv("RUN_PROFILE", "smoke")
+    write_evaluation(tmp_path / "evaluation")
+    (tmp_path / "evaluation" / "part2" / name).unlink()
+    report = build_report(tmp_path / "evaluation", tmp_path / "generated")
+    assert f"evaluation/part2/{name}" in report.missing
+    assert "\\notrun{}" in (tmp_path / "generated" / generated_file).read_text()
+
+
+@pytest.mark.parametrize("name", ["parity.json", "benchmark.json", "id_analysis.json"])
+def test_part2_empty_json_no_crash(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("RUN_PROFILE", "full")
+    write_evaluation(tmp_path / "evaluation")
+    (tmp_path / "evaluation" / "part2" / name).write_text("{}")
+    report = build_report(tmp_path / "evaluation", tmp_path / "generated")
+    assert not [path for path in report.missing if name in path]
 
 
 def test_code_excerpts_from_source(tmp_path, monkeypatch):
