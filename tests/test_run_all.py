@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from _run_all_helpers import part2_inputs, write_evaluation
+from _run_all_helpers import part1_benchmark, part2_inputs, write_evaluation
 from conftest import REPO_ROOT
 from tools import make_report
 from tools.make_report import RUN_MACRO, RUNS, build_report, fmt_percent
@@ -120,6 +120,91 @@ def test_report_marks_missing_inputs(tmp_path, monkeypatch, capsys):
     assert "part2/parity.json" in missing_tex
     assert "\\notrun{}" in (tmp_path / "generated" / "part2_parity.tex").read_text()
     assert "part2/parity.json" in capsys.readouterr().err
+
+
+
+def test_part1_benchmark_tables_equal_inputs(tmp_path, monkeypatch):
+    monkeypatch.setenv("RUN_PROFILE", "full")
+    write_evaluation(tmp_path / "evaluation", part2=False)
+    inputs = part1_benchmark()
+    build_report(tmp_path / "evaluation", tmp_path / "generated")
+    macros = read_macros(tmp_path / "generated" / "macros.tex")
+    tex = (tmp_path / "generated" / "part1_benchmark.tex").read_text()
+
+    training_rows = table_rows(tex, "tab:part1-bench-training")
+    assert len(training_rows) == len(inputs["training"])
+    for row, line in zip(inputs["training"], training_rows):
+        prefix = make_report.macro_name("PartOneBench", row["device"], row["model"], row["mode"])
+        assert macros[prefix + "ImgPerSec"] == f"{row['images_per_second']:.1f}"
+        assert macros[prefix + "EpochSeconds"] == f"{row['epoch_seconds_estimate']:.1f}"
+        trainable, total = row["trainable_parameters"], row["total_parameters"]
+        assert macros[prefix + "TrainableParams"] == f"{trainable:,}".replace(",", "{,}")
+        assert macros[prefix + "TotalParams"] == f"{total:,}".replace(",", "{,}")
+        assert f"\\{prefix}ImgPerSec{{}}" in line
+    assert macros["PartOneBenchCpuSwinTFinetuneEpochSeconds"] == "47.3"
+    assert "fine-tuning" in training_rows[1]
+
+    loading_rows = table_rows(tex, "tab:part1-bench-loading")
+    assert len(loading_rows) == 2
+    assert macros["PartOneBenchLoaderZeroWorkersImgPerSec"] == "256.0"
+    assert macros["PartOneBenchLoaderTwoWorkersImgPerSec"] == "128.0"
+    assert "(main process)" in loading_rows[0]
+    assert macros["PartOneBenchLoaderRatioMin"] == "3.7"
+    assert macros["PartOneBenchLoaderRatioMax"] == "6.4"
+    assert macros["PartOneBenchLoaderKeepsUp"] == "4"
+
+    cache_rows = table_rows(tex, "tab:part1-bench-cache")
+    assert len(cache_rows) == 2
+    assert macros["PartOneBenchCacheCpuResnetFiveZeroSpeedup"] == "1{,}325$\\times$"
+    assert macros["PartOneBenchCacheCpuResnetFiveZeroCachedSeconds"] == "0.062"
+    assert macros["PartOneBenchCacheCpuResnetFiveZeroTargetMet"] == "yes"
+    assert macros["PartOneBenchCacheCpuSwinTTargetMet"] == r"\textcolor{red}{no}"
+    assert macros["PartOneBenchCacheCpuSwinTBuildSeconds"] == "433.0"
+    assert macros["PartOneBenchSpeedupTarget"] == "100"
+
+
+def test_part1_benchmark_setup_sentence(tmp_path, monkeypatch):
+    monkeypatch.setenv("RUN_PROFILE", "full")
+    write_evaluation(tmp_path / "evaluation", part2=False)
+    build_report(tmp_path / "evaluation", tmp_path / "generated")
+    macros = read_macros(tmp_path / "generated" / "macros.tex")
+    tex = (tmp_path / "generated" / "part1_benchmark.tex").read_text()
+    assert macros["PartOneBenchCpu"] == "Test CPU"
+    assert macros["PartOneBenchTorchThreads"] == "1"
+    assert macros["PartOneBenchLoadStart"] == "3.53"
+    assert macros["PartOneBenchLoadEnd"] == "3.44"
+    assert macros["PartOneBenchImageSize"] == "224"
+    assert macros["PartOneBenchBatchSize"] == "32"
+    assert macros["PartOneBenchMode"] == "full"
+    assert macros["PartOneBenchWeights"] == "random init (-{}-no-pretrained)"
+    assert "\\PartOneBenchTorchThreads{} PyTorch threads" in tex
+    assert "Quick-mode" not in tex
+    # the generic key/value dump is gone
+    assert "Key & Value" not in tex
+    # numbers reach the tables only through macros
+    for label in ("tab:part1-bench-training", "tab:part1-bench-loading", "tab:part1-bench-cache"):
+        body = " ".join(table_rows(tex, label))
+        assert not re.search(r"\d", body.replace("ResNet-50", ""))
+
+
+def test_part1_benchmark_missing_marked(tmp_path, monkeypatch):
+    monkeypatch.setenv("RUN_PROFILE", "full")
+    write_evaluation(tmp_path / "evaluation", part2=False, benchmark=False)
+    report = build_report(tmp_path / "evaluation", tmp_path / "generated")
+    tex = (tmp_path / "generated" / "part1_benchmark.tex").read_text()
+    assert "\\notrun{}" in tex
+    assert "evaluation/part1/benchmark.json" in report.missing
+    assert "PartOneBenchCpu" not in read_macros(tmp_path / "generated" / "macros.tex")
+
+
+def test_part1_benchmark_empty_json_no_crash(tmp_path, monkeypatch):
+    monkeypatch.setenv("RUN_PROFILE", "full")
+    write_evaluation(tmp_path / "evaluation", part2=False)
+    (tmp_path / "evaluation" / "part1" / "benchmark.json").write_text("{}")
+    report = build_report(tmp_path / "evaluation", tmp_path / "generated")
+    tex = (tmp_path / "generated" / "part1_benchmark.tex").read_text()
+    assert not [path for path in report.missing if "part1/benchmark.json" in path]
+    assert tex.count("\\notrun{}") == 3
 
 
 @pytest.mark.parametrize("profile, flag", [("smoke", "\\smoketrue"), ("full", "\\smokefalse")])

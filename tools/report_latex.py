@@ -18,7 +18,6 @@ NOT_RUN = r"\notrun{}"
 
 
 MAX_TABLE_ROWS = 60
-MAX_RECORD_COLUMNS = 7
 
 
 # formatting
@@ -72,15 +71,6 @@ def fmt_number(value: Any, digits: int = 1) -> str:
             return f"${mantissa}\\times 10^{{{int(exponent)}}}$"
         return f"{value:,.{digits}f}".replace(",", "{,}")
     return latex_escape(value)
-
-
-def fmt_general(value: Any) -> str:
-    """Format a JSON scalar of unknown meaning: floats with 4 significant digits."""
-    if isinstance(value, float) and not (math.isnan(value) or math.isinf(value)):
-        if value != 0 and abs(value) < 1e-3:
-            return fmt_number(value, 3)
-        return latex_escape(f"{value:.4g}")
-    return fmt_number(value)
 
 
 def fmt_millions(value: Any) -> str:
@@ -146,7 +136,7 @@ def figure(path: str | None, caption: str, width: str = "0.9\\linewidth") -> str
             f"\\caption{{{caption}}}\n\\end{{figure}}\n")
 
 
-# JSON flattening and generic tables
+# JSON flattening
 
 def is_scalar(value: Any) -> bool:
     return not isinstance(value, (dict, list))
@@ -171,65 +161,13 @@ def flatten(data: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ..
     return [(prefix, data)]
 
 
-def records_table(report: Report, key: str, records: list[dict[str, Any]], macro_prefix: str,
-                  caption: str) -> str:
-    """Define a macro per cell of a list of JSON objects and return a table with one row each."""
-    columns: list[str] = []
-    for record in records:
-        columns += [name for name, value in record.items()
-                    if name not in columns and name != "provenance" and is_scalar(value)]
-    columns = columns[:MAX_RECORD_COLUMNS]
-    rows = []
-    for index, record in enumerate(records[:MAX_TABLE_ROWS]):
-        cells = [report.define(macro_prefix + macro_name(key, index, column),
-                               fmt_general(record[column])) if column in record else "--"
-                 for column in columns]
-        rows.append(" & ".join(cells) + " \\\\")
-    header = " & ".join(f"\\textbf{{{latex_escape(column)}}}" for column in columns)
-    spec = "".join(f">{{\\raggedright\\arraybackslash}}p{{{0.85 / len(columns):.3f}\\linewidth}}"
-                   for column in columns)
-    note = ""
-    if len(records) > MAX_TABLE_ROWS:
-        note = f"\\noindent The table shows the first {MAX_TABLE_ROWS} of {len(records)} rows.\n"
-    return (note + f"\\begin{{longtable}}{{@{{}}{spec}@{{}}}}\n\\toprule\n{header} \\\\\n"
-            "\\midrule\n\\endhead\n" + "\n".join(rows) + "\n\\bottomrule\n"
-            f"\\caption{{{caption} (\\texttt{{{latex_escape(key)}}})}}\n\\end{{longtable}}\n"
-            "{\\scriptsize\\ }\n")
-
-
-def json_table(report: Report, data: dict[str, Any], macro_prefix: str, caption: str) -> str:
-    """Define a macro for every scalar in DATA and return tables that use them: one table per
-    top-level list of objects, and a key/value table for the rest."""
-    tables = []
-    rest = {}
-    for key, value in data.items():
-        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-            tables.append(records_table(report, key, value, macro_prefix, caption))
-        else:
-            rest[key] = value
-    rows = []
-    for path, value in flatten(rest):
-        use = report.define(macro_prefix + macro_name(*path), fmt_general(value))
-        rows.append(f"\\texttt{{{latex_escape('.'.join(path))}}} & {use} \\\\")
-    note = ""
-    if len(rows) > MAX_TABLE_ROWS:
-        note = (f"\\noindent The table shows the first {MAX_TABLE_ROWS} of {len(rows)} values.\n")
-        rows = rows[:MAX_TABLE_ROWS]
-    if rows:
-        tables.insert(0, note + "\\begin{longtable}{@{}>{\\raggedright\\arraybackslash}p{0.45\\linewidth}"
-                      ">{\\raggedright\\arraybackslash}p{0.5\\linewidth}@{}}\n\\toprule\n"
-                      "Key & Value \\\\\n\\midrule\n\\endhead\n" + "\n".join(rows)
-                      + f"\n\\bottomrule\n\\caption{{{caption}}}\n\\end{{longtable}}\n")
-    return "".join(tables)
-
-
 def find_values(data: Any, pattern: str) -> list[tuple[tuple[str, ...], Any]]:
     """Return the scalars whose key path matches the regular expression PATTERN."""
     regex = re.compile(pattern, re.IGNORECASE)
     return [(path, value) for path, value in flatten(data) if path and regex.search(path[-1])]
 
 
-# table cells
+# table cells and tables
 
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)

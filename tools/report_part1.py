@@ -1,11 +1,13 @@
 """Part 1 sections of the report: per-run macros, the results and recipe tables, the sentences
-and error analysis that state the results, and the figures of each run."""
+and error analysis that state the results, the figures of each run and the throughput tables of
+part1.benchmark."""
 from __future__ import annotations
 
 from typing import Any
 
-from tools.report_latex import (NOT_RUN, Report, figure, fmt_millions, fmt_number, fmt_percent,
-                                latex_escape)
+from tools.report_latex import (MAX_TABLE_ROWS, NOT_RUN, Report, breakable, figure, fmt_millions,
+                                fmt_number, fmt_percent, fmt_yes_no, is_number, latex_escape,
+                                macro_name, tabularx_table)
 
 RUNS = ("resnet50_feature_extraction", "resnet50_finetune",
         "swin_t_feature_extraction", "swin_t_finetune")
@@ -211,3 +213,163 @@ def write_part1(report: Report) -> None:
                                 latex_escape(caption), "0.75\\linewidth"))
     report.files["part1_curves.tex"] = "".join(curves)
     report.files["part1_confusion.tex"] = "".join(confusion)
+    write_part1_benchmark(report)
+
+
+# Part 1: training throughput (part1.benchmark)
+
+MODE_LABEL = {"feature_extraction": "feature extraction", "finetune": "fine-tuning"}
+
+
+def benchmark_row_prefix(row: dict[str, Any]) -> str:
+    return "PartOneBench" + macro_name(row.get("device"), row.get("model"), row.get("mode"))
+
+
+def benchmark_training_table(report: Report, benchmark: dict[str, Any]) -> str:
+    """Return images/s, seconds per epoch and parameter counts, one row per model and regime."""
+    training = [row for row in benchmark.get("training") or [] if isinstance(row, dict)]
+    if not training:
+        return "\\notrun{}: benchmark.json records no training measurements.\n"
+    rows = []
+    for row in training[:MAX_TABLE_ROWS]:
+        prefix = benchmark_row_prefix(row)
+        model, mode = row.get("model", "--"), row.get("mode", "--")
+        cells = [latex_escape(row.get("device", "--")),
+                 MODEL_LABEL.get(model, latex_escape(model)),
+                 MODE_LABEL.get(mode, latex_escape(mode)),
+                 report.define(prefix + "TrainableParams",
+                               fmt_number(row.get("trainable_parameters"))),
+                 report.define(prefix + "TotalParams", fmt_number(row.get("total_parameters"))),
+                 report.define(prefix + "ImgPerSec", fmt_number(row.get("images_per_second"))),
+                 report.define(prefix + "EpochSeconds",
+                               fmt_number(row.get("epoch_seconds_estimate")))]
+        rows.append(" & ".join(cells) + " \\\\")
+    config = benchmark.get("config") or {}
+    epoch_images = report.define("PartOneBenchEpochImages",
+                                 fmt_number(config.get("epoch_train_images")))
+    caption = ("Training step throughput with random weights, batches fed from memory. "
+               f"Seconds per epoch is an estimate: {epoch_images} training images divided by "
+               "the measured images/s, for the training pass only (no validation, no data "
+               "loading).")
+    return tabularx_table("llXrrrr", "Device & Model & Regime & Trainable params & Total params "
+                          "& images/s & s/epoch", rows, caption, "tab:part1-bench-training",
+                          len(training))
+
+
+def benchmark_loading_table(report: Report, benchmark: dict[str, Any]) -> str:
+    """Return the data-loading images/s per DataLoader worker count and how it compares with
+    the training step."""
+    loading = [row for row in benchmark.get("data_loading") or [] if isinstance(row, dict)]
+    if not loading:
+        return "\\notrun{}: benchmark.json records no data-loading measurements.\n"
+    rows = []
+    for row in loading[:MAX_TABLE_ROWS]:
+        workers = row.get("num_workers")
+        prefix = "PartOneBenchLoader" + macro_name(workers, "workers")
+        label = report.define(prefix + "Count", fmt_number(workers))
+        if workers == 0:
+            label += " (main process)"
+        speed = report.define(prefix + "ImgPerSec", fmt_number(row.get("images_per_second")))
+        rows.append(f"{label} & {speed} \\\\")
+    caption = ("Data loading alone: JPEG decode, RandomResizedCrop, flip and normalize, at the "
+               "image size and batch size of Table~\\ref{tab:part1-bench-training}.")
+    comparisons = [row for row in benchmark.get("loader_vs_training") or []
+                   if isinstance(row, dict) and is_number(row.get("loader_to_training_ratio"))]
+    if comparisons:
+        ratios = [row["loader_to_training_ratio"] for row in comparisons]
+        keeps_up = sum(row.get("loader_keeps_up") is True for row in comparisons)
+        lowest = report.define("PartOneBenchLoaderRatioMin", fmt_number(min(ratios)))
+        highest = report.define("PartOneBenchLoaderRatioMax", fmt_number(max(ratios)))
+        count = report.define("PartOneBenchLoaderKeepsUp", fmt_number(keeps_up))
+        total = report.define("PartOneBenchLoaderCompared", fmt_number(len(comparisons)))
+        caption += (f" The fastest loader delivers {lowest} to {highest} times the training "
+                    f"images/s of the rows there, so it keeps up with {count} of {total} "
+                    "training configurations.")
+    return tabularx_table("Xr", "DataLoader workers & images/s", rows, caption,
+                          "tab:part1-bench-loading", len(loading))
+
+
+def benchmark_cache_table(report: Report, benchmark: dict[str, Any]) -> str:
+    """Return the cached-features speed-up over recomputing the frozen backbone, per model."""
+    cache = [row for row in benchmark.get("feature_cache") or [] if isinstance(row, dict)]
+    if not cache:
+        return "\\notrun{}: benchmark.json records no feature-cache measurements.\n"
+    rows = []
+    for row in cache[:MAX_TABLE_ROWS]:
+        prefix = "PartOneBenchCache" + macro_name(row.get("device"), row.get("model"))
+        model = row.get("model", "--")
+        speedup = row.get("speedup")
+        cells = [latex_escape(row.get("device", "--")), MODEL_LABEL.get(model, latex_escape(model)),
+                 report.define(prefix + "RecomputeSeconds",
+                               fmt_number(row.get("recompute_epoch_seconds_estimate"))),
+                 report.define(prefix + "CachedSeconds",
+                               fmt_number(row.get("cached_epoch_seconds"), 3)),
+                 report.define(prefix + "Speedup", fmt_number(speedup, 0) + "$\\times$"
+                               if is_number(speedup) else "--"),
+                 report.define(prefix + "TargetMet", fmt_yes_no(row.get("target_met"))),
+                 report.define(prefix + "BuildSeconds",
+                               fmt_number(row.get("cache_build_seconds_estimate")))]
+        rows.append(" & ".join(cells) + " \\\\")
+    targets = {row.get("speedup_target") for row in cache if is_number(row.get("speedup_target"))}
+    target = report.define("PartOneBenchSpeedupTarget",
+                           fmt_number(targets.pop(), 0) if len(targets) == 1 else "--")
+    header = (f"Device & Model & recompute s/epoch & cached s/epoch & speed-up & "
+              f"$\\geq${target}$\\times$ & cache build s")
+    caption = ("Feature extraction with cached backbone features against recomputing the frozen "
+               "backbone every epoch. Recompute s/epoch is the estimate of "
+               "Table~\\ref{tab:part1-bench-training} and leaves out image decoding. The cached "
+               "epoch is measured in full. The target column says whether the speed-up reaches "
+               f"{target}$\\times$. Cache build: an estimate of one backbone pass over the "
+               "training and validation images at the measured extraction rate.")
+    return tabularx_table("lXrrrlr", header, rows, caption, "tab:part1-bench-cache", len(cache))
+
+
+def benchmark_setup_text(report: Report, benchmark: dict[str, Any]) -> str:
+    """Return the sentence that names the hardware and the settings of the benchmark run."""
+    system = benchmark.get("system") or {}
+    config = benchmark.get("config") or {}
+
+    def value(name: str, raw: Any, digits: int = 1) -> str:
+        # "-{}-" keeps command-line flags such as --data-dir from becoming an en dash.
+        text = fmt_number(raw, digits).replace("--", "-{}-") if raw is not None else "--"
+        return report.define("PartOneBench" + name, text)
+
+    def one_minute(loads: Any) -> Any:
+        return loads[0] if isinstance(loads, list) and loads else None
+
+    data_source = breakable(config.get("data_source", "--")).replace("--", "-{}-")
+    quick = benchmark.get("quick")
+    mode = None
+    if isinstance(quick, bool):
+        mode = "quick" if quick else "full"
+    text = (f"Measured by \\nolinkurl{{part1/benchmark.py}} on {value('Cpu', system.get('cpu'))} "
+            f"with {value('LogicalCores', system.get('logical_cores'))} logical cores and "
+            f"{value('TorchThreads', system.get('torch_threads'))} PyTorch threads")
+    if system.get("cuda_device"):
+        text += f" and the GPU {value('CudaDevice', system['cuda_device'])}"
+    load_start = value("LoadStart", one_minute(system.get("load_average_start")), 2)
+    load_end = value("LoadEnd", one_minute(system.get("load_average_end")), 2)
+    text += (f" (PyTorch {value('TorchVersion', system.get('torch_version'))}). The one-minute "
+             f"load average was {load_start} at the start and {load_end} at the end. "
+             f"Mode {value('Mode', mode)}: image size "
+             f"{value('ImageSize', config.get('image_size'))}, batch size "
+             f"{value('BatchSize', config.get('batch_size'))}, "
+             f"{value('WarmupBatches', config.get('warmup_batches'))} warm-up and "
+             f"{value('TimedBatches', config.get('timed_batches'))} timed steps per "
+             f"configuration, weights {value('Weights', config.get('weights'))}, data "
+             f"{report.define('PartOneBenchDataSource', data_source)}.")
+    if quick is True:
+        text += " Quick-mode numbers use small images and are not comparable with a full run."
+    return text + "\n\n"
+
+
+def write_part1_benchmark(report: Report) -> None:
+    benchmark = report.load_json("part1/benchmark.json")
+    if benchmark is None:
+        report.files["part1_benchmark.tex"] = (
+            "\\notrun{}: evaluation/part1/benchmark.json is missing.\n")
+        return
+    report.files["part1_benchmark.tex"] = (benchmark_setup_text(report, benchmark)
+                                           + benchmark_training_table(report, benchmark)
+                                           + benchmark_loading_table(report, benchmark)
+                                           + benchmark_cache_table(report, benchmark))

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from tools.report_latex import (MAX_TABLE_ROWS, Report, breakable, find_values, fmt_number,
-                                fmt_percent, fmt_scientific, fmt_yes_no, is_number, json_table,
+                                fmt_percent, fmt_scientific, fmt_yes_no, is_number,
                                 latex_escape, macro_name, tabularx_table, token_text)
 from tools.report_listings import MAX_BLOCK_LINES, write_samples
 
@@ -424,14 +424,6 @@ def write_part2(report: Report) -> None:
     report.files["part2_benchmark.tex"] = (
         write_benchmark(report, benchmark) if benchmark is not None
         else "\\notrun{}: evaluation/part2/benchmark.json is missing.\n")
-
-    part1_benchmark_path = report.eval_dir / "part1" / "benchmark.json"
-    if part1_benchmark_path.is_file():
-        part1_benchmark = report.load_json("part1/benchmark.json")
-        report.files["part1_benchmark.tex"] = json_table(
-            report, part1_benchmark or {}, "PartOneBench", "Part 1 throughput (benchmark.json).")
-    else:
-        report.files["part1_benchmark.tex"] = "\\notrun{}: evaluation/part1/benchmark.json is missing.\n"
 
     report.define("SampleMaxBlockLines", str(MAX_BLOCK_LINES))
     report.files["part2_generation.tex"] = (
