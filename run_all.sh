@@ -535,7 +535,7 @@ run_report() {
     local inputs
     inputs="$(find "$eval_dir" -path "$eval_dir/logs" -prune -o -type f -print | sort)"
     # shellcheck disable=SC2086
-    run_step report "$(fingerprint $inputs latex/report.tex tools/make_report.py part2/roclm_model.py student.toml) student=${STUDENT_ID:-}/${STUDENT_NAME:-}/${COLLABORATORS:-}/${AI_TOOLS:-}" \
+    run_step report "$(fingerprint $inputs latex/report.tex tools/make_report.py tools/report_*.py part2/roclm_model.py student.toml) student=${STUDENT_ID:-}/${STUDENT_NAME:-}/${COLLABORATORS:-}/${AI_TOOLS:-}" \
         latex/generated/macros.tex -- step_report
 
     if command -v latexmk >/dev/null 2>&1 && command -v pdflatex >/dev/null 2>&1; then
