@@ -13,7 +13,7 @@ PROMPT_LENGTH = 7
 
 @pytest.fixture(scope="module")
 def model_pair(tmp_path_factory):
-    reference = make_reference_model("gqa2_untied", seed=3)
+    reference = make_reference_model("gqa2_head_dim24_untied", seed=3)
     directory = tmp_path_factory.mktemp("generate")
     reference.save_pretrained(directory)
     return reference, RocLMForCausalLM.from_pretrained(directory)

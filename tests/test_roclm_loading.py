@@ -76,7 +76,7 @@ def test_config_round_trips_through_to_dict():
 
 
 def test_tied_checkpoint_stays_tied_after_loading(tmp_path):
-    make_reference_model("gqa1_tied").save_pretrained(tmp_path)
+    make_reference_model("gqa1_head_dim16_tied").save_pretrained(tmp_path)
     model = RocLMForCausalLM.from_pretrained(tmp_path)
     assert model.lm_head.weight is model.model.embed_tokens.weight
     model = model.to(torch.bfloat16)
@@ -85,7 +85,7 @@ def test_tied_checkpoint_stays_tied_after_loading(tmp_path):
 
 
 def test_sharded_checkpoint_loads(tmp_path):
-    reference = make_reference_model("gqa2_untied")
+    reference = make_reference_model("gqa2_head_dim24_untied")
     reference.save_pretrained(tmp_path, max_shard_size="40KB")
     assert (tmp_path / "model.safetensors.index.json").is_file()
     assert not (tmp_path / "model.safetensors").exists()
@@ -95,7 +95,7 @@ def test_sharded_checkpoint_loads(tmp_path):
                                atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("name", ["gqa1_tied", "gqa2_untied"])
+@pytest.mark.parametrize("name", ["gqa1_head_dim16_tied", "gqa2_head_dim24_untied"])
 def test_saved_checkpoint_loads_in_transformers(name, tmp_path):
     from transformers import Qwen3ForCausalLM
 
@@ -118,7 +118,7 @@ def _write_course_layout(directory, reference, state_dict=None):
                directory / "custom_model_state_dict.pth")
 
 
-@pytest.mark.parametrize("name", ["gqa4_tied", "gqa2_untied"])
+@pytest.mark.parametrize("name", ["gqa4_head_dim12_tied", "gqa2_head_dim24_untied"])
 def test_course_layout_loads(name, tmp_path):
     reference = make_reference_model(name)
     _write_course_layout(tmp_path, reference)
@@ -129,7 +129,7 @@ def test_course_layout_loads(name, tmp_path):
 
 
 def test_wrong_shape_lists_name_and_both_shapes(tmp_path):
-    reference = make_reference_model("gqa2_untied")
+    reference = make_reference_model("gqa2_head_dim24_untied")
     state_dict = dict(reference.state_dict())
     state_dict["model.layers.1.mlp.up_proj.weight"] = torch.zeros(100, 64)
     _write_course_layout(tmp_path, reference, state_dict)
@@ -142,7 +142,7 @@ def test_wrong_shape_lists_name_and_both_shapes(tmp_path):
 
 
 def test_missing_and_unexpected_keys_are_listed(tmp_path):
-    reference = make_reference_model("gqa2_untied")
+    reference = make_reference_model("gqa2_head_dim24_untied")
     state_dict = dict(reference.state_dict())
     del state_dict["lm_head.weight"]
     del state_dict["model.layers.0.self_attn.k_norm.weight"]

@@ -44,7 +44,7 @@ def test_greedy_tokens_match_reference(model_pair):
     assert torch.equal(actual, expected)
 
 
-@pytest.mark.parametrize("name", ["gqa2_untied", "gqa4_tied"])
+@pytest.mark.parametrize("name", ["gqa2_head_dim24_untied", "gqa4_head_dim12_tied"])
 def test_bfloat16_logits_match_reference(name, tmp_path):
     from transformers import Qwen3ForCausalLM
 
