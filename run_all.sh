@@ -303,8 +303,8 @@ else:
     echo "device: $device"
     if [ "$device" = cpu ]; then
         # NOTE: an estimate, not a measurement of the full run. The smoke profile trained at about
-        # 3 images/s at 64 px on 2 shared CPU cores; scaled by the pixel count, 224 px gives about
-        # 0.25 training images/s per core, and inference about 3 times that.
+        # 3 images/s at 64 px on 2 shared CPU cores. Scaled by the pixel count, 224 px gives about
+        # 0.25 training images/s per core, and inference runs about 3 times faster.
         local train_images=3312 test_images=3669 cores
         cores="$(nproc 2>/dev/null || echo 2)"
         local finetune_seconds=$(( 2 * epochs_finetune * train_images * 4 / cores ))

@@ -74,7 +74,7 @@ def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device,
 def write_predictions_csv(path: Path, samples, probs: np.ndarray, names: list[str]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    # "profile" on every row, so a smoke CSV says so even when read alone
+    # "profile" on every row, so a smoke CSV is marked even when read alone
     writer.writerow(["image_id", "true", "predicted", "confidence", "correct", "profile"])
     profile = run_profile()
     for sample, row in zip(samples, probs):

@@ -27,7 +27,7 @@ TOP_K = 5
 CONVERGENCE_TOLERANCE = 0.005
 # Float slack so that a value exactly 0.005 below the best (0.895 vs 0.9) counts as within it.
 _FLOAT_SLACK = 1e-9
-# "profile" repeats the run profile on every row, so a smoke CSV says so even when read alone.
+# "profile" repeats the run profile on every row, so a smoke CSV is marked even when read alone.
 REPORT_CSV_COLUMNS = ("label", "precision", "recall", "f1-score", "support", "profile")
 
 

@@ -2,9 +2,9 @@
 
 The prompt of a chat comes from the tokenizer's own chat template through
 `apply_chat_template(..., enable_thinking=...)`, never from a hand-written copy. Qwen3 answers a
-thinking-mode prompt with `<think>reasoning</think>answer`; the functions here split a reply at the
-first `</think>` token, both for a finished reply and token by token while it streams, and both
-paths use the same rule so that streamed and non-streamed output agree.
+thinking-mode prompt with `<think>reasoning</think>answer`. The functions here split a reply at the
+first `</think>` token, both for a finished reply and token by token while it streams. Both paths
+use the same rule, so streamed and non-streamed output agree.
 """
 from __future__ import annotations
 
@@ -168,7 +168,7 @@ def split_reply(tokenizer, new_ids: list[int], thinking: bool) -> Reply:
 class IncrementalDecoder:
     """Turn token ids into text as they arrive, never printing half of a UTF-8 character.
 
-    Byte-level BPE splits multi-byte characters across tokens; a decoded tail of U+FFFD means the
+    Byte-level BPE splits multi-byte characters across tokens. A decoded tail of U+FFFD means the
     character is still incomplete, so that text is held back until the next token completes it.
     The window restarts after each newline, which bounds the cost of re-decoding.
     """

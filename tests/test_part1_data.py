@@ -25,7 +25,8 @@ def test_class_names_in_official_order(synthetic_root):
     names = data.class_names(synthetic_root)
     assert names == list(data.PET_BREEDS)
     assert names != sorted(names)  # case-sensitive sorting would remap labels
-    assert names[0] == "Abyssinian" and names[1] == "american_bulldog"
+    assert names[0] == "Abyssinian"
+    assert names[1] == "american_bulldog"
     for sample in data.parse_split(synthetic_root, "trainval"):
         assert data.breed_of(sample.image_id) == names[sample.label]
 

@@ -22,7 +22,9 @@ def test_sample_parsing_matches_release(pets_sample_root):
     ids = {s.image_id for s in trainval + test}
     assert len(trainval) == 370
     assert len(test) == 68
-    assert "Abyssinian_34" not in ids and "Abyssinian_82" not in ids  # unlisted GIF and JPEG
+    # unlisted GIF and JPEG
+    assert "Abyssinian_34" not in ids
+    assert "Abyssinian_82" not in ids
     rgba_png = next(s for s in test if s.image_id == "Abyssinian_5")
     assert data.load_rgb(rgba_png.path).mode == "RGB"
     assert data.find_undecodable(trainval + test) == {}

@@ -22,7 +22,7 @@ def _run_setup(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess:
 
 
 def test_old_python_rejected(tmp_path):
-    # Answers the version check the way Python 3.9 would.
+    # Fails the version check and reports version 3.9.18, as Python 3.9 would.
     fake = _fake_executable(tmp_path / "python3.9", """
 case "$*" in
   *version_info*) exit 1 ;;

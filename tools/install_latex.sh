@@ -5,8 +5,8 @@
 # Usage: bash tools/install_latex.sh   (as root, or with sudo available)
 set -euo pipefail
 
-# lmodern gives the T1-encoded Latin Modern fonts as vector fonts; without it pdflatex falls back to
-# bitmap fonts, and text copied from the PDF loses its ligatures.
+# lmodern provides the T1-encoded Latin Modern fonts as vector fonts. Without it pdflatex falls
+# back to bitmap fonts, and text copied from the PDF loses its ligatures.
 packages=(texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern latexmk)
 
 if command -v pdflatex >/dev/null 2>&1 && command -v latexmk >/dev/null 2>&1 \

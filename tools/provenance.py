@@ -2,7 +2,7 @@
 
 Every artifact records where it came from: git commit, resolved settings, seed, package versions,
 device and date, plus the run profile. run_all.sh exports RUN_PROFILE=smoke for its smoke profile,
-and every artifact written under that profile must say SMOKE where a reader will see it.
+and every artifact written under that profile must be marked SMOKE where a reader will see it.
 """
 from __future__ import annotations
 
