@@ -2,7 +2,9 @@
 
 Both models get the same random weights at the Qwen3-0.6B shape (saved once, loaded by each
 library), the same dtype and the same thread count. For each device and dtype the script times a
-128-token prompt and 128 greedy new tokens at batch 1, alternating the two implementations.
+128-token prompt and 128 greedy new tokens at batch 1, alternating the implementations. On the
+CPU RocLM runs with its weights packed for oneDNN, as part2/generate.py runs it, and a third row
+times RocLM with the dense checkpoint weights to show what the packing adds.
 The same run measures the machine's memory bandwidth and reports decode speed as a fraction of
 that roofline. It also reports per-token decode time at a short and a long context, and the cost
 of recomputing the whole sequence for every new token, which is what a model without a KV cache
@@ -29,7 +31,7 @@ from typing import Any, Callable
 
 import torch
 
-from part2.roclm_model import RocLMConfig, RocLMForCausalLM
+from part2.roclm_model import RocLMConfig, RocLMForCausalLM, packing_unavailable_reason
 from tools.provenance import collect_provenance, run_profile, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ PLANS = {
                   prompt_tokens=32, new_tokens=32, repeats=1, contexts=(16, 256),
                   context_decode_tokens=8, recompute_tokens=4, parity_prompt_tokens=32),
 }
-IMPLEMENTATIONS = ("roclm", "transformers")
+IMPLEMENTATIONS = ("roclm", "transformers", "roclm_dense")
 # Larger than any CPU's last-level cache (server parts reach a few hundred MB), so the sum
 # reads from main memory as a decode step reads the weights.
 BANDWIDTH_BYTES = {"full": 2**30, "quick": 2**30}
@@ -78,6 +80,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed generations per implementation and dtype; the median is "
                              "reported (default: 3, or 1 with --quick)")
+    parser.add_argument("--no-pack-weights", dest="pack_weights", action="store_false",
+                        help="run RocLM with dense weights only, as generate.py "
+                             "--no-pack-weights does (default: packed on the CPU, plus a dense "
+                             "row for comparison)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="directory for the temporary random checkpoint (default: a new "
                              "temporary directory, removed at the end)")
@@ -106,13 +112,21 @@ def write_random_checkpoint(shape: dict[str, Any], directory: Path) -> RocLMConf
     return config
 
 
-def load_models(directory: Path, dtype: torch.dtype, device: str) -> dict[str, Any]:
+def load_models(directory: Path, dtype: torch.dtype, device: str,
+                pack_weights: bool) -> tuple[dict[str, Any], str]:
+    """Load the implementations to compare; also return how RocLM's weights are stored."""
     from transformers import Qwen3ForCausalLM
 
     roclm = RocLMForCausalLM.from_pretrained(directory, dtype=dtype, device=device)
     reference = Qwen3ForCausalLM.from_pretrained(directory, dtype=dtype,
                                                  attn_implementation="sdpa").to(device).eval()
-    return {"roclm": roclm, "transformers": reference}
+    models = {"roclm": roclm, "transformers": reference}
+    reason = packing_unavailable_reason(device, dtype) if pack_weights else "--no-pack-weights"
+    if reason is not None:
+        return models, f"dense ({reason})"
+    roclm.pack_weights()
+    models["roclm_dense"] = RocLMForCausalLM.from_pretrained(directory, dtype=dtype, device=device)
+    return models, "packed for oneDNN"
 
 
 class TimingStreamer:
@@ -133,7 +147,7 @@ def generate_timed(implementation: str, model, prompt: torch.Tensor,
     """Run greedy generation; return (seconds to the first new token, the later token times)."""
     streamer = TimingStreamer()
     start = time.perf_counter()
-    if implementation == "roclm":
+    if implementation.startswith("roclm"):
         model.generate(prompt, max_new_tokens=new_tokens, streamer=streamer)
     else:
         model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new_tokens,
@@ -147,11 +161,12 @@ def generate_timed(implementation: str, model, prompt: torch.Tensor,
 def measure_generation(models: dict[str, Any], prompt: torch.Tensor, new_tokens: int,
                        repeats: int) -> dict[str, dict[str, Any]]:
     """Time both implementations, alternating their order so load changes hit both alike."""
-    for implementation in IMPLEMENTATIONS:
+    names = [name for name in IMPLEMENTATIONS if name in models]
+    for implementation in names:
         generate_timed(implementation, models[implementation], prompt, 4)  # warm-up
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in IMPLEMENTATIONS}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for repeat in range(repeats):
-        order = IMPLEMENTATIONS if repeat % 2 == 0 else IMPLEMENTATIONS[::-1]
+        order = names if repeat % 2 == 0 else names[::-1]
         for implementation in order:
             prefill_seconds, token_times = generate_timed(implementation, models[implementation],
                                                           prompt, new_tokens)
@@ -268,7 +283,8 @@ def _prompt(vocab_size: int, length: int, device: torch.device | str) -> torch.T
 
 
 def run_device(device: str, plan: dict[str, Any], dtypes: list[str], checkpoint: Path,
-               config: RocLMConfig, repeats: int, quick: bool) -> dict[str, Any]:
+               config: RocLMConfig, repeats: int, quick: bool,
+               pack_weights: bool) -> dict[str, Any]:
     """Run every measurement on one device and return its part of the report."""
     print(f"device {device}: measuring memory bandwidth", flush=True)
     bandwidth = measure_bandwidth(device, BANDWIDTH_BYTES["quick" if quick else "full"])
@@ -282,12 +298,14 @@ def run_device(device: str, plan: dict[str, Any], dtypes: list[str], checkpoint:
         dtype = getattr(torch, dtype_name)
         print(f"device {device}, {dtype_name}: {plan['prompt_tokens']}-token prompt, "
               f"{plan['new_tokens']} new tokens, batch 1", flush=True)
-        models = load_models(checkpoint, dtype, device)
+        models, roclm_weights = load_models(checkpoint, dtype, device, pack_weights)
+        print(f"  RocLM weights: {roclm_weights}", flush=True)
         with torch.inference_mode():
             summary = measure_generation(models, prompt, plan["new_tokens"], repeats)
         bytes_per_token = decode_bytes_per_token(config, dtype, average_context)
         roofline = bandwidth["read_gb_per_s"] * 1e9 / bytes_per_token
         entry = {
+            "roclm_weights": roclm_weights,
             "implementations": summary,
             "decode_ratio": (summary["roclm"]["decode_tokens_per_s"]
                              / summary["transformers"]["decode_tokens_per_s"]),
@@ -297,10 +315,13 @@ def run_device(device: str, plan: dict[str, Any], dtypes: list[str], checkpoint:
                 "bytes_per_token": bytes_per_token,
                 "average_context": average_context,
                 "roofline_tokens_per_s": roofline,
-                "roclm_fraction": summary["roclm"]["decode_tokens_per_s"] / roofline,
-                "transformers_fraction": summary["transformers"]["decode_tokens_per_s"] / roofline,
+                **{f"{name}_fraction": numbers["decode_tokens_per_s"] / roofline
+                   for name, numbers in summary.items()},
             },
         }
+        if "roclm_dense" in summary:
+            entry["packed_over_dense_decode"] = (summary["roclm"]["decode_tokens_per_s"]
+                                                 / summary["roclm_dense"]["decode_tokens_per_s"])
         if dtype == torch.float32:
             parity_prompt = _prompt(config.vocab_size, plan["parity_prompt_tokens"], device)
             entry["parity"] = measure_parity(models, parity_prompt)
@@ -342,7 +363,7 @@ def markdown_tables(result: dict[str, Any]) -> str:
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for report in result["devices"]:
         for dtype_name, entry in report["dtypes"].items():
-            for implementation in IMPLEMENTATIONS:
+            for implementation in entry["implementations"]:
                 numbers = entry["implementations"][implementation]
                 ratio = f"{entry['decode_ratio']:.2f}x" if implementation == "roclm" else ""
                 fraction = entry["roofline"][f"{implementation}_fraction"]
@@ -417,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="roclm_benchmark_", dir=args.work_dir) as temporary:
         checkpoint = Path(temporary)
         config = write_random_checkpoint(plan["shape"], checkpoint)
-        reports = [run_device(device, plan, args.dtypes, checkpoint, config, repeats, args.quick)
+        reports = [run_device(device, plan, args.dtypes, checkpoint, config, repeats, args.quick,
+                              args.pack_weights)
                    for device in devices]
     machine["load_average_1min_at_end"] = os.getloadavg()[0]
 
@@ -425,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
                 "prompt_tokens": plan["prompt_tokens"], "new_tokens": plan["new_tokens"],
                 "batch_size": 1, "greedy": True, "repeats": repeats, "dtypes": args.dtypes,
                 "devices": devices, "contexts": list(plan["contexts"]),
+                "pack_weights": args.pack_weights,
                 "weights": f"random normal(0, {WEIGHT_STD}), seed {SEED}, saved once and "
                            "loaded by both libraries"}
     result = {"profile": run_profile(), "mode": mode, "machine": machine, "devices": reports,

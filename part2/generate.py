@@ -128,6 +128,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     runtime.add_argument("--dtype", default="auto", choices=sorted(DTYPE_ALIASES),
                          help="weight and activation dtype; auto is bfloat16 on CUDA and on CPUs "
                               "with native bf16, else float32 (default: auto)")
+    runtime.add_argument("--no-pack-weights", dest="pack_weights", action="store_false",
+                         help="on the CPU, keep the checkpoint's dense weights instead of "
+                              "oneDNN's blocked layout; slower, but a tied lm_head then needs "
+                              "no second copy (default: pack when oneDNN supports the dtype)")
 
     sampling = parser.add_argument_group(
         "sampling (unset values follow Qwen3's defaults: thinking T=0.6 top_p=0.95 top_k=20; "
@@ -269,6 +273,7 @@ class Generator:
     dtype: object
     load_seconds: float
     stop_ids: list[int] = field(default_factory=list)
+    weights_note: str = "dense weights"
 
     @property
     def context_length(self) -> int:
@@ -282,8 +287,8 @@ class Generator:
     def describe(self) -> str:
         dtype = str(self.dtype).replace("torch.", "")
         return (f"loaded {self.model_dir} ({self.layout} layout, {self.num_parameters / 1e6:.1f}M "
-                f"parameters) on {self.device} in {dtype} in {self.load_seconds:.2f} s; "
-                f"tokenizer {self.tokenizer_dir}")
+                f"parameters) on {self.device} in {dtype} in {self.load_seconds:.2f} s, "
+                f"{self.weights_note}; tokenizer {self.tokenizer_dir}")
 
     def check_context(self, prompt_tokens: int, max_new_tokens: int) -> None:
         if prompt_tokens + max_new_tokens > self.context_length:
@@ -328,12 +333,16 @@ class Generator:
 
 def load_generator(model_dir: str | Path | None, tokenizer_dir: str | Path | None = None,
                    device: str = "auto", dtype: str = "auto", offline: bool = False,
-                   repo_id: str = DEFAULT_REPO_ID, cache_dir: str | None = None) -> Generator:
+                   repo_id: str = DEFAULT_REPO_ID, cache_dir: str | None = None,
+                   pack_weights: bool = True) -> Generator:
     """Find the weights and tokenizer, load both, and return a ready Generator.
+
+    On the CPU the weights are packed into oneDNN's blocked layout (RocLMForCausalLM.pack_weights)
+    when pack_weights is true and this CPU and dtype support it; otherwise they stay dense.
 
     Raises ModelFilesError (missing files) or UserError (unusable device, load failure).
     """
-    from part2.roclm_model import RocLMForCausalLM
+    from part2.roclm_model import RocLMForCausalLM, packing_unavailable_reason
 
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
@@ -352,6 +361,14 @@ def load_generator(model_dir: str | Path | None, tokenizer_dir: str | Path | Non
         model = RocLMForCausalLM.from_pretrained(folder, dtype=torch_dtype, device=device)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise UserError(f"loading the checkpoint in {folder} failed: {error}") from error
+    weights_note = "dense weights"
+    if pack_weights and model.device.type == "cpu":
+        reason = packing_unavailable_reason(model.device, model.dtype)
+        if reason is None:
+            model.pack_weights()
+            weights_note = "weights packed for oneDNN"
+        else:
+            weights_note = f"dense weights ({reason})"
     load_seconds = time.perf_counter() - start
 
     if len(tokenizer) > model.config.vocab_size:
@@ -359,7 +376,7 @@ def load_generator(model_dir: str | Path | None, tokenizer_dir: str | Path | Non
                         f"model's vocabulary has {model.config.vocab_size}; pass the tokenizer that "
                         "belongs to this checkpoint with --tokenizer-dir")
     return Generator(model, tokenizer, folder, layout, tokenizer_folder, device, torch_dtype,
-                     load_seconds, stop_token_ids(tokenizer))
+                     load_seconds, stop_token_ids(tokenizer), weights_note)
 
 
 # -- modes --------------------------------------------------------------------------------------
@@ -477,7 +494,7 @@ def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.s
     if generator is None:
         generator = load_generator(args.model_dir, args.tokenizer_dir, args.device, args.dtype,
                                    offline=offline_requested(args.offline), repo_id=args.repo_id,
-                                   cache_dir=args.cache_dir)
+                                   cache_dir=args.cache_dir, pack_weights=args.pack_weights)
         if not args.quiet:
             print(generator.describe(), file=sys.stderr, flush=True)
 

@@ -273,6 +273,11 @@ class FusedProjections:
     fast single-row bf16 kernel reads (see _onednn_disabled).
     NOTE: that layout choice was measured on one AMD EPYC CPU with torch 2.14.1 only.
 
+    pack() goes further on the CPU: it reorders the fused weight into oneDNN's blocked layout
+    and, with release_dense, moves the parameters to the meta device so that the blocked tensor
+    is the only copy. unpack() restores the dense views with the same values. See
+    RocLMForCausalLM.pack_weights.
+
     The fused product runs only without autograd (gradients must reach the separate parameters)
     and only while every weight is still the view made by fuse(). After
     load_state_dict(assign=True) or a conversion that was not re-fused it falls back to the
@@ -286,14 +291,21 @@ class FusedProjections:
         self.weight: torch.Tensor | None = None  # (sum of out_features, in_features)
         self.transposed = False
         self.pointers: tuple[int, ...] = ()
+        self.packed: torch.Tensor | None = None  # oneDNN blocked layout of self.weight
+        self.released = False
 
-    def fuse(self) -> None:
+    def fuse(self, weight: torch.Tensor | None = None) -> None:
+        """Make the layers views of one (sum of out_features, in_features) tensor.
+
+        weight None concatenates the layers' current weights; unpack() passes the unpacked one.
+        """
         first = self.projections[0].weight
         transpose = first.dtype == torch.float32 and first.device.type == "cpu"
-        with torch.no_grad():
-            weight = torch.cat([projection.weight for projection in self.projections])
-            if transpose:
-                weight = weight.t().contiguous().t()  # same values, column-major storage
+        if weight is None:
+            with torch.no_grad():
+                weight = torch.cat([projection.weight for projection in self.projections])
+        if transpose:
+            weight = weight.t().contiguous().t()  # same values, column-major storage
         offset = 0
         for projection in self.projections:
             rows = projection.out_features
@@ -304,6 +316,34 @@ class FusedProjections:
         self.transposed = transpose
         self.pointers = self._current_pointers()
 
+    def pack(self, release_dense: bool) -> None:
+        """Reorder the fused weight into oneDNN's blocked layout; optionally free the dense one."""
+        if self.weight is None:
+            raise RuntimeError("fuse() must run before pack()")
+        with torch.no_grad():
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.contiguous(), None)
+        if release_dense:
+            for projection in self.projections:
+                projection.weight = nn.Parameter(
+                    torch.empty_like(projection.weight, device="meta"),
+                    requires_grad=projection.weight.requires_grad)
+            self.weight = None
+            self.released = True
+
+    def unpack(self) -> None:
+        """Drop the blocked copy; rebuild the dense views from it if pack() freed them."""
+        if self.packed is None:
+            return
+        if self.released:
+            with torch.no_grad():
+                dense = self.packed.to_dense()  # (sum of out_features, in_features), exact values
+            for projection in self.projections:
+                projection.weight = nn.Parameter(torch.empty(0, dtype=dense.dtype),
+                                                 requires_grad=projection.weight.requires_grad)
+            self.fuse(dense)
+            self.released = False
+        self.packed = None
+
     def _current_pointers(self) -> tuple[int, ...]:
         return tuple(projection.weight.data_ptr() for projection in self.projections)
 
@@ -312,8 +352,16 @@ class FusedProjections:
         return self.weight is not None and self._current_pointers() == self.pointers
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        sizes = [projection.out_features for projection in self.projections]
+        if self.packed is not None:
+            if torch.is_grad_enabled():
+                raise RuntimeError(
+                    "the RocLM weights are packed for CPU inference and cannot train; run the "
+                    "model under torch.no_grad() or call model.unpack_weights() first")
+            rows = x.reshape(-1, x.shape[-1])  # (B*T, in)
+            y = torch.ops.mkldnn._linear_pointwise(rows, self.packed, None, "none", [], "")
+            return y.view(*x.shape[:-1], y.shape[-1]).split(sizes, dim=-1)
         if not torch.is_grad_enabled() and self.is_current():
-            sizes = [projection.out_features for projection in self.projections]
             if self.transposed:
                 y = torch.matmul(x, self.weight.t())  # contiguous (in, out) operand
             elif x.numel() == x.shape[-1] and x.dtype == torch.bfloat16 and x.device.type == "cpu":
@@ -323,6 +371,31 @@ class FusedProjections:
                 y = F.linear(x, self.weight)
             return y.split(sizes, dim=-1)
         return tuple(projection(x) for projection in self.projections)
+
+
+def packing_unavailable_reason(device: torch.device | str, dtype: torch.dtype) -> str | None:
+    """Return why oneDNN weight packing cannot run for this device and dtype, or None if it can.
+
+    The operators are private to PyTorch, so besides the build flags a tiny product is tried: a
+    CPU or PyTorch build without them then keeps the dense weights instead of failing later.
+    """
+    if torch.device(device).type != "cpu":
+        return f"packing is for the CPU, and the model is on {device}"
+    if dtype not in (torch.float32, torch.bfloat16):
+        return f"packing supports float32 and bfloat16, not {str(dtype).replace('torch.', '')}"
+    if not torch.backends.mkldnn.is_available():
+        return "this PyTorch build has no oneDNN (mkldnn)"
+    try:
+        with torch.no_grad():
+            weight = torch.ones(16, 16, dtype=dtype)
+            packed = torch.ops.mkldnn._reorder_linear_weight(weight, None)
+            y = torch.ops.mkldnn._linear_pointwise(torch.ones(1, 16, dtype=dtype), packed, None,
+                                                   "none", [], "")
+    except (RuntimeError, AttributeError) as error:
+        return f"oneDNN cannot run a packed {dtype} product on this CPU ({error})"
+    if not bool((y == 16).all()):
+        return "a packed oneDNN product gave a wrong result on this CPU"
+    return None
 
 
 @contextlib.contextmanager
@@ -576,11 +649,14 @@ class RocLMForCausalLM(nn.Module):
         super().__init__()
         self.config = config
         self._fused = False
+        self._packed = False
         self.model = RocLMModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.head = FusedProjections([self.lm_head])
         self.apply(_init_weights)
         self.tie_weights()
+        self.register_state_dict_pre_hook(_refuse_while_packed)
+        self.register_load_state_dict_pre_hook(_refuse_while_packed)
 
     def tie_weights(self) -> None:
         """Share one tensor between the input embedding and lm_head when the config ties them."""
@@ -593,31 +669,79 @@ class RocLMForCausalLM(nn.Module):
         The fused weights get new Parameter objects (same names and values), and .to() fuses
         again, so create optimizers after loading and moving the model.
         """
-        for layer in self.model.layers:
-            layer.self_attn.qkv.fuse()
-            layer.self_attn.out.fuse()
-            layer.mlp.gate_up.fuse()
-            layer.mlp.down.fuse()
+        for fused in self._fused_layers():
+            fused.fuse()
         self.head.fuse()
         if self.config.tie_word_embeddings:
             # fuse() gave lm_head a new Parameter; the embedding must share it again
             self.model.embed_tokens.weight = self.lm_head.weight
         self._fused = True
 
+    def _fused_layers(self) -> list[FusedProjections]:
+        return [fused for layer in self.model.layers
+                for fused in (layer.self_attn.qkv, layer.self_attn.out, layer.mlp.gate_up,
+                              layer.mlp.down)]
+
+    @property
+    def weights_packed(self) -> bool:
+        return self._packed
+
+    def pack_weights(self) -> "RocLMForCausalLM":
+        """Store every projection and lm_head in oneDNN's blocked layout for CPU inference.
+
+        A decode step reads every weight once, so its speed is bounded by how fast the matrix
+        products read memory. On the AMD EPYC CPU of docs/BENCHMARKS.md the blocked layout read
+        the weights about 1.5 times as fast as MKL's dense float32 product. The dense
+        parameters move to the meta device, so memory does not grow, except for a tied lm_head:
+        the embedding lookup needs the dense table, so the head gets a blocked copy
+        (vocab_size x hidden_size elements more).
+
+        While packed the model runs only without autograd; state_dict(), load_state_dict(),
+        .to() and save_pretrained() raise until unpack_weights(). Uses the private operators
+        torch.ops.mkldnn._reorder_linear_weight and _linear_pointwise, the ones that
+        torch.compile's CPU weight prepacking emits; packing_unavailable_reason() checks them.
+        """
+        if self._packed:
+            return self
+        reason = packing_unavailable_reason(self.device, self.dtype)
+        if reason is not None:
+            raise RuntimeError(f"cannot pack the RocLM weights: {reason}")
+        if not self._fused:
+            self.fuse_projections()
+        for fused in self._fused_layers():
+            fused.pack(release_dense=True)
+        self.head.pack(release_dense=not self.config.tie_word_embeddings)
+        self._packed = True
+        return self
+
+    def unpack_weights(self) -> "RocLMForCausalLM":
+        """Undo pack_weights(): the dense parameters come back with identical values."""
+        for fused in self._fused_layers():
+            fused.unpack()
+        self.head.unpack()
+        if self.config.tie_word_embeddings:
+            self.model.embed_tokens.weight = self.lm_head.weight
+        self._packed = False
+        return self
+
     def _apply(self, fn, recurse=True):
+        if getattr(self, "_packed", False):
+            raise RuntimeError("the RocLM weights are packed for CPU inference; call "
+                               "model.unpack_weights() before moving or converting the model")
         super()._apply(fn, recurse)
         # .to() converts each weight separately, which breaks the views; fuse again.
         if getattr(self, "_fused", False) and not torch.is_inference_mode_enabled():
             self.fuse_projections()
         return self
 
+    # The embedding stays dense when the weights are packed, so it tells device and dtype.
     @property
     def device(self) -> torch.device:
-        return self.lm_head.weight.device
+        return self.model.embed_tokens.weight.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.lm_head.weight.dtype
+        return self.model.embed_tokens.weight.dtype
 
     def set_attn_implementation(self, name: str) -> None:
         """Select the attention path of every layer: 'sdpa' (default) or 'explicit'."""
@@ -810,6 +934,13 @@ class RocLMForCausalLM(nn.Module):
         if streamer is not None and hasattr(streamer, "end"):
             streamer.end()
         return output[:, :length]
+
+
+def _refuse_while_packed(module: nn.Module, *args: Any) -> None:
+    if module.weights_packed:
+        raise RuntimeError("the RocLM weights are packed for CPU inference, so the dense "
+                           "parameters are not in memory; call model.unpack_weights() before "
+                           "state_dict(), load_state_dict() or save_pretrained()")
 
 
 def _init_weights(module: nn.Module) -> None:

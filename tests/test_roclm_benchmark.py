@@ -45,7 +45,10 @@ def test_benchmark_writes_report(tmp_path, monkeypatch):
     entries = result["devices"][0]["dtypes"]
     assert set(entries) == {"float32", "bfloat16"}
     for entry in entries.values():
-        assert set(entry["implementations"]) == {"roclm", "transformers"}
+        # on this CPU packing works, so a dense RocLM row is timed beside the packed one
+        assert entry["roclm_weights"] == "packed for oneDNN"
+        assert set(entry["implementations"]) == {"roclm", "transformers", "roclm_dense"}
+        assert entry["packed_over_dense_decode"] > 0
         assert entry["decode_ratio"] > 0
         assert entry["roofline"]["roofline_tokens_per_s"] > 0
     assert entries["float32"]["parity"]["max_abs_logit_diff"] < 1e-4
@@ -59,3 +62,19 @@ def test_benchmark_rejects_unavailable_device(tmp_path, capsys):
     status = benchmark.main(["--output", str(tmp_path / "b.json"), "--device", "cuda"])
     assert status == 1
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_benchmark_without_packing_times_dense_roclm_only(tmp_path, monkeypatch):
+    plan = dict(benchmark.PLANS["quick"], shape=TINY_SHAPE, prompt_tokens=6, new_tokens=4,
+                contexts=(4, 12), context_decode_tokens=3, recompute_tokens=2,
+                parity_prompt_tokens=5)
+    monkeypatch.setitem(benchmark.PLANS, "quick", plan)
+    monkeypatch.setitem(benchmark.BANDWIDTH_BYTES, "quick", 2**20)
+    output = tmp_path / "benchmark.json"
+    status = benchmark.main(["--output", str(output), "--quick", "--device", "cpu",
+                             "--threads", "1", "--dtypes", "float32", "--no-pack-weights"])
+    assert status == 0
+    entry = json.loads(output.read_text())["devices"][0]["dtypes"]["float32"]
+    assert entry["roclm_weights"] == "dense (--no-pack-weights)"
+    assert set(entry["implementations"]) == {"roclm", "transformers"}
+    assert "packed_over_dense_decode" not in entry

@@ -78,7 +78,8 @@ def write_parity(report: Report, parity: dict[str, Any]) -> str:
 
 # Part 2: generation speed
 
-IMPLEMENTATION_LABEL = {"roclm": "RocLM", "transformers": "transformers"}
+IMPLEMENTATION_LABEL = {"roclm": "RocLM", "transformers": "transformers",
+                        "roclm_dense": "RocLM, dense weights"}
 TARGET_PATTERNS = (
     (re.compile(r"^decode_ratio_(\w+?)_at_least_([\d.]+)$"),
      "RocLM decode speed at least {1}$\\times$ that of transformers, {0}"),
@@ -120,7 +121,8 @@ def benchmark_speed_table(report: Report, devices: list[dict[str, Any]]) -> str:
               "Device & dtype & Implementation & prefill & decode & decode & prefill & tokens/s "
               "& fraction")
     caption = ("Greedy generation at batch size 1, median over the repeats. Ratios are RocLM "
-               "over transformers. The roofline is the measured read bandwidth divided by the "
+               "over transformers. On the CPU RocLM runs with its weights packed for oneDNN; "
+               "``RocLM, dense weights'' is the same model without the packing. The roofline is the measured read bandwidth divided by the "
                "bytes one decode step reads (Table~\\ref{tab:bench-roofline}); ``of roofline'' "
                "is the decode speed as a fraction of it.")
     return tabularx_table("ll>{\\raggedright\\arraybackslash}Xrrrrrr", header, rows, caption,
