@@ -55,7 +55,8 @@ def _header(title: str, generator: Generator, settings_line: str) -> list[str]:
               f"{generator.num_parameters / 1e6:.1f}M parameters), loaded in "
               f"{generator.load_seconds:.2f} s",
               f"- Tokenizer: `{generator.tokenizer_dir}`",
-              f"- Device: {generator.device}, dtype {str(generator.dtype).replace('torch.', '')}",
+              f"- Device: {generator.device}, dtype {str(generator.dtype).replace('torch.', '')}, "
+              f"{generator.weights_note}",
               f"- {settings_line}",
               "- Speed counts every generated token, the stop token included, and its time "
               "includes the prompt's prefill.", ""]
@@ -67,6 +68,7 @@ def _provenance_section(generator: Generator, args: argparse.Namespace, seed: in
     settings["model_dir"] = str(generator.model_dir)
     settings["tokenizer_dir"] = str(generator.tokenizer_dir)
     settings["dtype"] = str(generator.dtype).replace("torch.", "")
+    settings["weights"] = generator.weights_note
     provenance = collect_provenance(settings=settings, seed=seed, device=generator.device)
     return ["## Provenance", "", fenced(json.dumps(provenance, indent=2, default=str), "json"), ""]
 

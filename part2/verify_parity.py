@@ -2,8 +2,9 @@
 
 Random small configs always run (grouped-query ratios 1, 2 and 4, head_dim != hidden / heads,
 tied and untied embeddings); --model-dir adds a checkpoint such as the real Qwen3-0.6B weights.
-Without --quick a random-weight model at the full Qwen3-0.6B shape is compared as well. The
-exit status is 1 when any check fails.
+Without --quick a random-weight model at the full Qwen3-0.6B shape is compared as well. Where
+this CPU supports oneDNN weight packing, the float32 checks run again with the weights packed, as
+part2/generate.py runs the model on the CPU. The exit status is 1 when any check fails.
 
 Usage: python -m part2.verify_parity --output evaluation/part2/parity.json [--model-dir DIR]
 """
@@ -19,7 +20,7 @@ from typing import Any
 
 import torch
 
-from part2.roclm_model import RocLMConfig, RocLMForCausalLM
+from part2.roclm_model import RocLMConfig, RocLMForCausalLM, packing_unavailable_reason
 from tools.provenance import collect_provenance, run_profile, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,19 @@ def _logit_record(name: str, expected: torch.Tensor, actual: torch.Tensor,
             "max_abs_logit": expected.abs().max().item(), "passed": difference <= tolerance}
 
 
+def _packed_record(expected: torch.Tensor, model, input_ids: torch.Tensor,
+                   tolerance: float) -> dict[str, Any] | None:
+    """Pack the model's weights for oneDNN (as generate.py does on the CPU) and compare again.
+
+    Returns None where packing is unavailable; the model stays packed afterwards.
+    """
+    if packing_unavailable_reason(model.device, model.dtype) is not None:
+        return None
+    model.pack_weights()
+    return _logit_record("float32 logits, weights packed for oneDNN", expected,
+                         _logits(model, input_ids), tolerance)
+
+
 def check_small_config(name: str, shape: dict[str, Any], directory: Path,
                        quick: bool) -> list[dict[str, Any]]:
     """Compare RocLM and transformers on one random small config."""
@@ -123,6 +137,13 @@ def check_small_config(name: str, shape: dict[str, Any], directory: Path,
     reloaded = Qwen3ForCausalLM.from_pretrained(saved).eval()
     records.append(_logit_record("RocLM checkpoint loaded by transformers", expected,
                                  _logits(reloaded, input_ids), FLOAT32_ATOL))
+
+    model.set_attn_implementation("sdpa")
+    record = _packed_record(expected, model, input_ids, FLOAT32_ATOL)
+    if record is not None:
+        record.update(_greedy_agreement(reference, model, input_ids[:1], GREEDY_TOKENS))
+        record["passed"] = record["passed"] and record["greedy_tokens_equal"]
+        records.append(record)
 
     if not quick:
         reference = Qwen3ForCausalLM.from_pretrained(directory, dtype=torch.bfloat16,
@@ -160,8 +181,14 @@ def check_checkpoint(directory: Path, quick: bool) -> list[dict[str, Any]]:
     record.update(_greedy_agreement(reference, model, input_ids[:, :16],
                                     8 if quick else GREEDY_TOKENS))
     record["passed"] = record["passed"] and record["greedy_tokens_equal"]
-    record["config"] = f"checkpoint {directory.name}"
-    return [record]
+    records = [record]
+    packed = _packed_record(_logits(reference, input_ids), model, input_ids,
+                            CHECKPOINT_FLOAT32_ATOL)
+    if packed is not None:
+        records.append(packed)
+    for record in records:
+        record["config"] = f"checkpoint {directory.name}"
+    return records
 
 
 def check_full_shape(directory: Path) -> list[dict[str, Any]]:
@@ -175,10 +202,15 @@ def check_full_shape(directory: Path) -> list[dict[str, Any]]:
                                              reference.state_dict(), torch.float32,
                                              source="transformers model")
     input_ids = _random_ids(QWEN3_0_6B_SHAPE["vocab_size"], CHECKPOINT_PROMPT_LENGTH, SEED)
-    record = _logit_record("float32 logits", _logits(reference, input_ids),
-                           _logits(model, input_ids), CHECKPOINT_FLOAT32_ATOL)
-    record["config"] = "Qwen3-0.6B shape, random weights"
-    return [record]
+    expected = _logits(reference, input_ids)
+    records = [_logit_record("float32 logits", expected, _logits(model, input_ids),
+                             CHECKPOINT_FLOAT32_ATOL)]
+    packed = _packed_record(expected, model, input_ids, CHECKPOINT_FLOAT32_ATOL)
+    if packed is not None:
+        records.append(packed)
+    for record in records:
+        record["config"] = "Qwen3-0.6B shape, random weights"
+    return records
 
 
 def run_checks(model_dir: Path | None, quick: bool) -> list[dict[str, Any]]:

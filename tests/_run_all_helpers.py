@@ -145,11 +145,16 @@ def part2_inputs() -> dict[str, object]:
             "bandwidth": {"buffer_bytes": 2**30, "read_gb_per_s": 36.75, "copy_gb_per_s": 15.25},
             "dtypes": {
                 "float32": {
-                    "implementations": implementations(126.5, 15.25),
+                    "roclm_weights": "packed for oneDNN",
+                    "implementations": {**implementations(126.5, 15.25),
+                                        "roclm_dense": {"prefill_tokens_per_s": 63.5,
+                                                        "decode_tokens_per_s": 10.75,
+                                                        "runs": []}},
                     "decode_ratio": 1.25, "prefill_ratio": 2.0,
                     "roofline": {"bytes_per_token": 168_500_000, "average_context": 48,
                                  "roofline_tokens_per_s": 218.0, "roclm_fraction": 0.07,
-                                 "transformers_fraction": 0.056},
+                                 "transformers_fraction": 0.056,
+                                 "roclm_dense_fraction": 0.049},
                     "parity": {"prompt_tokens": 32, "max_abs_logit_diff": 2.5e-7,
                                "max_abs_logit": 2.0},
                     "context_scaling": {"rows": [{"context": 16, "seconds_per_token": 0.0785},

@@ -91,6 +91,21 @@ def test_completion_stream_equals_plain(model_args, course_model_dir, qwen_token
     assert streamed.stderr == ""  # --quiet hides the load and speed lines
 
 
+def test_packed_and_dense_same_text(model_args):
+    from part2.roclm_model import packing_unavailable_reason
+
+    argv = [*model_args, "--prompt", "Once upon a time", "--greedy", "--no-stream"]
+    packed = run_generate(argv)
+    dense = run_generate([*argv, "--no-pack-weights"])
+    assert_clean_success(packed)
+    assert_clean_success(dense)
+    assert packed.stdout.strip()
+    assert dense.stdout == packed.stdout
+    assert "dense weights" in dense.stderr
+    if packing_unavailable_reason("cpu", torch.float32) is None:
+        assert "weights packed for oneDNN" in packed.stderr
+
+
 def test_chat_prompt_ids_match_template(model_args, tokenizer, thinking_chat):
     thinking = thinking_chat
     direct_1 = run_generate([*model_args, "--chat", CHAT_MESSAGE, "--no-think", "--seed", "3",

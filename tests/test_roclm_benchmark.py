@@ -64,7 +64,7 @@ def test_benchmark_rejects_unavailable_device(tmp_path, capsys):
     assert "CUDA is not available" in capsys.readouterr().err
 
 
-def test_benchmark_without_packing_times_dense_roclm_only(tmp_path, monkeypatch):
+def test_benchmark_no_pack_dense_only(tmp_path, monkeypatch):
     plan = dict(benchmark.PLANS["quick"], shape=TINY_SHAPE, prompt_tokens=6, new_tokens=4,
                 contexts=(4, 12), context_decode_tokens=3, recompute_tokens=2,
                 parity_prompt_tokens=5)

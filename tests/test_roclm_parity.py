@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from part2.roclm_model import RocLMForCausalLM
+from part2.roclm_model import RocLMForCausalLM, packing_unavailable_reason
 from tests._roclm_helpers import SMALL_CONFIGS, VOCAB_SIZE, make_reference_model
 
 FLOAT32_ATOL = 1e-5
@@ -70,6 +70,9 @@ def test_full_qwen3_shape_logits_match(tmp_path):
     """Random weights at the Qwen3-0.6B shape (about 0.6 B parameters in float32, 25 to 40 s)."""
     from part2.verify_parity import check_full_shape
 
-    (record,) = check_full_shape(tmp_path)
-    assert record["max_abs_logit"] > 0
-    assert record["max_abs_logit_diff"] <= record["tolerance"], record
+    records = check_full_shape(tmp_path)
+    # dense weights, then packed for oneDNN where this CPU supports it
+    assert len(records) == (2 if packing_unavailable_reason("cpu", torch.float32) is None else 1)
+    for record in records:
+        assert record["max_abs_logit"] > 0
+        assert record["max_abs_logit_diff"] <= record["tolerance"], record

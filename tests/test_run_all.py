@@ -285,7 +285,11 @@ def test_benchmark_tables_equal_inputs(part2_report):
     assert macros["BenchCpu"] == "Test CPU"
     assert macros["BenchParityMaxDiff"] == r"$2.50\times 10^{-7}$"
     tex = (generated / "part2_benchmark.tex").read_text()
-    assert len(table_rows(tex, "tab:bench-speed")) == 4
+    assert macros["BenchCpuFloatThreeTwoRoclmDenseDecode"] == "10.75"
+    assert macros["BenchCpuFloatThreeTwoRoclmDenseRooflineFraction"] == "4.9\\%"
+    assert len(table_rows(tex, "tab:bench-speed")) == 5
+    assert "cpu float32: packed for oneDNN" in tex
+    assert "RocLM, dense weights" in tex
     assert len(table_rows(tex, "tab:bench-context")) == 3
 
 

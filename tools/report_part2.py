@@ -121,12 +121,29 @@ def benchmark_speed_table(report: Report, devices: list[dict[str, Any]]) -> str:
               "Device & dtype & Implementation & prefill & decode & decode & prefill & tokens/s "
               "& fraction")
     caption = ("Greedy generation at batch size 1, median over the repeats. Ratios are RocLM "
-               "over transformers. On the CPU RocLM runs with its weights packed for oneDNN; "
-               "``RocLM, dense weights'' is the same model without the packing. The roofline is the measured read bandwidth divided by the "
-               "bytes one decode step reads (Table~\\ref{tab:bench-roofline}); ``of roofline'' "
-               "is the decode speed as a fraction of it.")
+               "over transformers. " + _weights_sentence(devices) + "The roofline is the "
+               "measured read bandwidth divided by the bytes one decode step reads "
+               "(Table~\\ref{tab:bench-roofline}); ``of roofline'' is the decode speed as a "
+               "fraction of it.")
     return tabularx_table("ll>{\\raggedright\\arraybackslash}Xrrrrrr", header, rows, caption,
                           "tab:bench-speed")
+
+
+def _weights_sentence(devices: list[dict[str, Any]]) -> str:
+    """Say how RocLM stored its weights in each measured device and dtype."""
+    parts, dense_row = [], False
+    for device in devices:
+        for dtype_name, entry in (device.get("dtypes") or {}).items():
+            weights = entry.get("roclm_weights")
+            if isinstance(weights, str):
+                parts.append(f"{device.get('device', '--')} {dtype_name}: {weights}")
+            dense_row = dense_row or "roclm_dense" in (entry.get("implementations") or {})
+    if not parts:
+        return ""
+    text = "RocLM's weights (" + "; ".join(latex_escape(part) for part in parts) + "). "
+    if dense_row:
+        text += "``RocLM, dense weights'' is the same model without the oneDNN packing. "
+    return text
 
 
 def benchmark_context_table(report: Report, devices: list[dict[str, Any]]) -> str:
