@@ -552,14 +552,37 @@ run_report() {
     fi
 }
 
+# List the results, split by whether this run wrote them or kept them from an earlier run
+# (a skipped step keeps its outputs, so their age shows which steps ran).
 print_written_paths() {
+    local results new_paths kept_paths path
+    results=$(find "$eval_dir" -type f ! -path "$logs_dir/*" ! -name README.md | sort)
+    for path in latex/report.pdf submission.zip; do
+        [ -f "$path" ] && results+=$'\n'"$path"
+    done
+    new_paths=""
+    kept_paths=""
+    while IFS= read -r path; do
+        [ -n "$path" ] || continue
+        if [ "$path" -nt "$run_started_marker" ]; then
+            new_paths+="  $path"$'\n'
+        else
+            kept_paths+="  $path"$'\n'
+        fi
+    done <<< "$results"
     echo
-    echo "written:"
-    find "$eval_dir" -type f ! -path "$logs_dir/*" ! -name README.md | sort | sed 's/^/  /'
+    echo "written by this run:"
+    if [ -n "$new_paths" ]; then
+        printf '%s' "$new_paths"
+    else
+        echo "  (no result files)"
+    fi
     echo "  $logs_dir/ (one log per step)"
     [ -d latex/generated ] && echo "  latex/generated/ (macros, tables and figures for the report)"
-    [ -f latex/report.pdf ] && echo "  latex/report.pdf"
-    [ -f submission.zip ] && echo "  submission.zip"
+    if [ -n "$kept_paths" ]; then
+        echo "kept from earlier runs (--force reruns their steps):"
+        printf '%s' "$kept_paths"
+    fi
     return 0
 }
 

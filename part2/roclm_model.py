@@ -318,8 +318,8 @@ class FusedProjections:
 
     def pack(self, release_dense: bool) -> None:
         """Reorder the fused weight into oneDNN's blocked layout; optionally free the dense one."""
-        if self.weight is None:
-            raise RuntimeError("fuse() must run before pack()")
+        if not self.is_current():
+            self.fuse()  # the layers' weights were replaced since fuse(), so fuse their values
         with torch.no_grad():
             self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.contiguous(), None)
         if release_dense:

@@ -125,6 +125,21 @@ def test_unpack_restores_exact_weights(saved_reference, dtype):
 
 
 @requires_packing
+def test_packing_uses_reassigned_weights(saved_reference):
+    _, directory, _ = saved_reference
+    model = RocLMForCausalLM.from_pretrained(directory)
+    state_dict = {key: value * 1.5 if value.dim() == 2 else value.clone()
+                  for key, value in model.state_dict().items()}
+    # assign=True replaces the parameters, so the fused views of from_pretrained are stale
+    model.load_state_dict(state_dict, assign=True)
+    input_ids = torch.randint(0, VOCAB_SIZE, (1, 8), generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        expected = model(input_ids)
+        actual = model.pack_weights()(input_ids)
+    torch.testing.assert_close(actual, expected, atol=FLOAT32_ATOL, rtol=0)
+
+
+@requires_packing
 def test_packed_model_rejects_dense_operations(saved_reference, tmp_path):
     _, directory, _ = saved_reference
     model = RocLMForCausalLM.from_pretrained(directory)

@@ -594,6 +594,15 @@ def test_smoke_rerun_skips_complete_steps(smoke_run):
     ran = [line for line in result.stdout.splitlines() if line.startswith("step ")
            and ": running" in line and not line.startswith("step setup")]
     assert ran == []
+    # the first run lists its results as written; the rerun lists them as kept
+    benchmark = "evaluation/part2/benchmark.json"
+    first_written = first.stdout.split("written by this run:", 1)[1]
+    assert benchmark in first_written
+    assert "kept from earlier runs" not in first_written
+    rerun_written, rerun_kept = result.stdout.split("written by this run:", 1)[1].split(
+        "kept from earlier runs", 1)
+    assert benchmark not in rerun_written
+    assert benchmark in rerun_kept
 
 
 @pytest.mark.slow
