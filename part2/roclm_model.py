@@ -288,6 +288,7 @@ class FusedProjections:
 
     def __init__(self, projections: list[nn.Linear]) -> None:
         self.projections = projections
+        self.sizes = [projection.out_features for projection in projections]
         self.weight: torch.Tensor | None = None  # (sum of out_features, in_features)
         self.transposed = False
         self.pointers: tuple[int, ...] = ()
@@ -297,13 +298,13 @@ class FusedProjections:
     def fuse(self, weight: torch.Tensor | None = None) -> None:
         """Make the layers views of one (sum of out_features, in_features) tensor.
 
-        weight None concatenates the layers' current weights; unpack() passes the unpacked one.
+        With weight None the layers' current weights are concatenated. unpack() passes the
+        unpacked weight.
         """
-        first = self.projections[0].weight
-        transpose = first.dtype == torch.float32 and first.device.type == "cpu"
         if weight is None:
             with torch.no_grad():
                 weight = torch.cat([projection.weight for projection in self.projections])
+        transpose = weight.dtype == torch.float32 and weight.device.type == "cpu"
         if transpose:
             weight = weight.t().contiguous().t()  # same values, column-major storage
         offset = 0
@@ -317,7 +318,10 @@ class FusedProjections:
         self.pointers = self._current_pointers()
 
     def pack(self, release_dense: bool) -> None:
-        """Reorder the fused weight into oneDNN's blocked layout; optionally free the dense one."""
+        """Reorder the fused weight into oneDNN's blocked layout.
+
+        With release_dense the dense parameters move to the meta device, freeing their memory.
+        """
         if not self.is_current():
             self.fuse()  # the layers' weights were replaced since fuse(), so fuse their values
         with torch.no_grad():
@@ -331,15 +335,12 @@ class FusedProjections:
             self.released = True
 
     def unpack(self) -> None:
-        """Drop the blocked copy; rebuild the dense views from it if pack() freed them."""
+        """Drop the blocked copy, and rebuild the dense views from it if pack() freed them."""
         if self.packed is None:
             return
         if self.released:
             with torch.no_grad():
                 dense = self.packed.to_dense()  # (sum of out_features, in_features), exact values
-            for projection in self.projections:
-                projection.weight = nn.Parameter(torch.empty(0, dtype=dense.dtype),
-                                                 requires_grad=projection.weight.requires_grad)
             self.fuse(dense)
             self.released = False
         self.packed = None
@@ -352,15 +353,15 @@ class FusedProjections:
         return self.weight is not None and self._current_pointers() == self.pointers
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        sizes = [projection.out_features for projection in self.projections]
         if self.packed is not None:
             if torch.is_grad_enabled():
                 raise RuntimeError(
-                    "the RocLM weights are packed for CPU inference and cannot train; run the "
-                    "model under torch.no_grad() or call model.unpack_weights() first")
+                    "the RocLM weights are packed for CPU inference, so autograd cannot run "
+                    "through them; run the model under torch.no_grad() or call "
+                    "model.unpack_weights() first")
             rows = x.reshape(-1, x.shape[-1])  # (B*T, in)
             y = torch.ops.mkldnn._linear_pointwise(rows, self.packed, None, "none", [], "")
-            return y.view(*x.shape[:-1], y.shape[-1]).split(sizes, dim=-1)
+            return y.view(*x.shape[:-1], y.shape[-1]).split(self.sizes, dim=-1)
         if not torch.is_grad_enabled() and self.is_current():
             if self.transposed:
                 y = torch.matmul(x, self.weight.t())  # contiguous (in, out) operand
@@ -369,7 +370,7 @@ class FusedProjections:
                     y = F.linear(x, self.weight)
             else:
                 y = F.linear(x, self.weight)
-            return y.split(sizes, dim=-1)
+            return y.split(self.sizes, dim=-1)
         return tuple(projection(x) for projection in self.projections)
 
 
@@ -696,16 +697,19 @@ class RocLMForCausalLM(nn.Module):
         the embedding lookup needs the dense table, so the head gets a blocked copy
         (vocab_size x hidden_size elements more).
 
-        While packed the model runs only without autograd; state_dict(), load_state_dict(),
-        .to() and save_pretrained() raise until unpack_weights(). Uses the private operators
-        torch.ops.mkldnn._reorder_linear_weight and _linear_pointwise, the ones that
-        torch.compile's CPU weight prepacking emits; packing_unavailable_reason() checks them.
+        While packed the model runs only without autograd, and state_dict(), load_state_dict(),
+        .to() and save_pretrained() raise until unpack_weights(). The private operators used,
+        torch.ops.mkldnn._reorder_linear_weight and _linear_pointwise, are those of inductor's
+        CPU weight prepacking (torch/_inductor/fx_passes/mkldnn_fusion.py), and
+        packing_unavailable_reason() tries them first.
         """
         if self._packed:
             return self
         reason = packing_unavailable_reason(self.device, self.dtype)
         if reason is not None:
-            raise RuntimeError(f"cannot pack the RocLM weights: {reason}")
+            raise RuntimeError(f"cannot pack the RocLM weights: {reason}; keep the dense "
+                               "weights (skip pack_weights(), or pass --no-pack-weights to "
+                               "part2/generate.py)")
         if not self._fused:
             self.fuse_projections()
         for fused in self._fused_layers():

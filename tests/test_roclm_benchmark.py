@@ -27,18 +27,28 @@ def test_decode_bytes_count_each_weight_once():
     assert benchmark.decode_bytes_per_token(tied, torch.float32, 10) == 4 * (weights + kv_cache)
 
 
-def test_benchmark_writes_report(tmp_path, monkeypatch):
-    monkeypatch.setenv("RUN_PROFILE", "smoke")
+@pytest.fixture
+def run_tiny(tmp_path, monkeypatch):
+    """Return a function that runs the quick benchmark on TINY_SHAPE and returns its report."""
     plan = dict(benchmark.PLANS["quick"], shape=TINY_SHAPE, prompt_tokens=6, new_tokens=4,
                 contexts=(4, 12), context_decode_tokens=3, recompute_tokens=2,
                 parity_prompt_tokens=5)
     monkeypatch.setitem(benchmark.PLANS, "quick", plan)
     monkeypatch.setitem(benchmark.BANDWIDTH_BYTES, "quick", 2**20)
     output = tmp_path / "benchmark.json"
-    status = benchmark.main(["--output", str(output), "--quick", "--device", "cpu",
-                             "--threads", "1"])
-    assert status == 0
-    result = json.loads(output.read_text())
+
+    def run(*extra_args: str) -> dict:
+        status = benchmark.main(["--output", str(output), "--quick", "--device", "cpu",
+                                 "--threads", "1", *extra_args])
+        assert status == 0
+        return json.loads(output.read_text())
+
+    return run
+
+
+def test_benchmark_writes_report(run_tiny, monkeypatch):
+    monkeypatch.setenv("RUN_PROFILE", "smoke")
+    result = run_tiny()
     assert result["profile"] == "smoke"
     assert result["mode"] == "quick"
     assert result["provenance"]["settings"]["prompt_tokens"] == 6
@@ -64,17 +74,9 @@ def test_benchmark_rejects_unavailable_device(tmp_path, capsys):
     assert "CUDA is not available" in capsys.readouterr().err
 
 
-def test_benchmark_no_pack_dense_only(tmp_path, monkeypatch):
-    plan = dict(benchmark.PLANS["quick"], shape=TINY_SHAPE, prompt_tokens=6, new_tokens=4,
-                contexts=(4, 12), context_decode_tokens=3, recompute_tokens=2,
-                parity_prompt_tokens=5)
-    monkeypatch.setitem(benchmark.PLANS, "quick", plan)
-    monkeypatch.setitem(benchmark.BANDWIDTH_BYTES, "quick", 2**20)
-    output = tmp_path / "benchmark.json"
-    status = benchmark.main(["--output", str(output), "--quick", "--device", "cpu",
-                             "--threads", "1", "--dtypes", "float32", "--no-pack-weights"])
-    assert status == 0
-    entry = json.loads(output.read_text())["devices"][0]["dtypes"]["float32"]
+def test_benchmark_no_pack_dense_only(run_tiny):
+    result = run_tiny("--dtypes", "float32", "--no-pack-weights")
+    entry = result["devices"][0]["dtypes"]["float32"]
     assert entry["roclm_weights"] == "dense (--no-pack-weights)"
     assert set(entry["implementations"]) == {"roclm", "transformers"}
     assert "packed_over_dense_decode" not in entry

@@ -167,6 +167,11 @@ def find_values(data: Any, pattern: str) -> list[tuple[tuple[str, ...], Any]]:
     return [(path, value) for path, value in flatten(data) if path and regex.search(path[-1])]
 
 
+def dict_rows(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """Return the dict entries of the list under KEY, and nothing for a missing key."""
+    return [row for row in data.get(key) or [] if isinstance(row, dict)]
+
+
 # table cells and tables
 
 def is_number(value: Any) -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tools.report_latex import (MAX_TABLE_ROWS, NOT_RUN, Report, breakable, figure, fmt_millions,
-                                fmt_number, fmt_percent, fmt_yes_no, is_number, latex_escape,
-                                macro_name, tabularx_table)
+from tools.report_latex import (MAX_TABLE_ROWS, NOT_RUN, Report, breakable, dict_rows, figure,
+                                fmt_millions, fmt_number, fmt_percent, fmt_yes_no, is_number,
+                                latex_escape, macro_name, tabularx_table)
 
 RUNS = ("resnet50_feature_extraction", "resnet50_finetune",
         "swin_t_feature_extraction", "swin_t_finetune")
@@ -227,7 +227,7 @@ def benchmark_row_prefix(row: dict[str, Any]) -> str:
 
 def benchmark_training_table(report: Report, benchmark: dict[str, Any]) -> str:
     """Return images/s, seconds per epoch and parameter counts, one row per model and regime."""
-    training = [row for row in benchmark.get("training") or [] if isinstance(row, dict)]
+    training = dict_rows(benchmark, "training")
     if not training:
         return "\\notrun{}: benchmark.json records no training measurements.\n"
     rows = []
@@ -259,7 +259,7 @@ def benchmark_training_table(report: Report, benchmark: dict[str, Any]) -> str:
 def benchmark_loading_table(report: Report, benchmark: dict[str, Any]) -> str:
     """Return the data-loading images/s per DataLoader worker count and how it compares with
     the training step."""
-    loading = [row for row in benchmark.get("data_loading") or [] if isinstance(row, dict)]
+    loading = dict_rows(benchmark, "data_loading")
     if not loading:
         return "\\notrun{}: benchmark.json records no data-loading measurements.\n"
     rows = []
@@ -291,7 +291,7 @@ def benchmark_loading_table(report: Report, benchmark: dict[str, Any]) -> str:
 
 def benchmark_cache_table(report: Report, benchmark: dict[str, Any]) -> str:
     """Return the cached-features speed-up over recomputing the frozen backbone, per model."""
-    cache = [row for row in benchmark.get("feature_cache") or [] if isinstance(row, dict)]
+    cache = dict_rows(benchmark, "feature_cache")
     if not cache:
         return "\\notrun{}: benchmark.json records no feature-cache measurements.\n"
     rows = []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tools.report_latex import (MAX_TABLE_ROWS, Report, breakable, find_values, fmt_number,
-                                fmt_percent, fmt_scientific, fmt_yes_no, is_number,
+from tools.report_latex import (MAX_TABLE_ROWS, Report, breakable, dict_rows, find_values,
+                                fmt_number, fmt_percent, fmt_scientific, fmt_yes_no, is_number,
                                 latex_escape, macro_name, tabularx_table, token_text)
 from tools.report_listings import MAX_BLOCK_LINES, write_samples
 
@@ -41,7 +41,7 @@ def greedy_cell(check: dict[str, Any]) -> str:
 
 def parity_table(report: Report, parity: dict[str, Any]) -> str:
     """Return one table row per check of parity.json; every value goes through a macro."""
-    checks = [check for check in parity.get("checks") or [] if isinstance(check, dict)]
+    checks = dict_rows(parity, "checks")
     if not checks:
         return "\\notrun{}: parity.json records no checks.\n"
     rows = []
@@ -283,7 +283,7 @@ def benchmark_setup_sentence(report: Report, benchmark: dict[str, Any]) -> str:
 
 
 def write_benchmark(report: Report, benchmark: dict[str, Any]) -> str:
-    devices = [device for device in benchmark.get("devices") or [] if isinstance(device, dict)]
+    devices = dict_rows(benchmark, "devices")
     return (benchmark_setup_sentence(report, benchmark)
             + benchmark_speed_table(report, devices)
             + benchmark_roofline_table(report, devices)
@@ -338,7 +338,7 @@ def id_tokens_table(report: Report, analysis: dict[str, Any]) -> str:
 
 
 def id_context_table(report: Report, analysis: dict[str, Any]) -> str:
-    contexts = [row for row in analysis.get("contexts") or [] if isinstance(row, dict)]
+    contexts = dict_rows(analysis, "contexts")
     if not contexts:
         return ""
     rows = []
@@ -360,7 +360,7 @@ def id_context_table(report: Report, analysis: dict[str, Any]) -> str:
 
 
 def id_formats_table(report: Report, analysis: dict[str, Any]) -> str:
-    formats = [row for row in analysis.get("formats") or [] if isinstance(row, dict)]
+    formats = dict_rows(analysis, "formats")
     if not formats:
         return ""
     rows = []
@@ -398,7 +398,7 @@ def id_digit_split_table(report: Report, scratch: dict[str, Any]) -> str:
 
 def id_fertility_table(report: Report, scratch: dict[str, Any]) -> str:
     """Return tokens per word and per character, one row per tokenizer, a column pair per text."""
-    records = [row for row in scratch.get("fertility") or [] if isinstance(row, dict)]
+    records = dict_rows(scratch, "fertility")
     if not records:
         return ""
     tokenizers = list(dict.fromkeys(row.get("tokenizer", "--") for row in records))
