@@ -114,7 +114,7 @@ def write_random_checkpoint(shape: dict[str, Any], directory: Path) -> RocLMConf
 
 def load_models(directory: Path, dtype: torch.dtype, device: str,
                 pack_weights: bool) -> tuple[dict[str, Any], str]:
-    """Load the implementations to compare; also return how RocLM's weights are stored."""
+    """Load the implementations to compare, and return them with how RocLM stores its weights."""
     from transformers import Qwen3ForCausalLM
 
     roclm = RocLMForCausalLM.from_pretrained(directory, dtype=dtype, device=device)

@@ -338,7 +338,7 @@ def load_generator(model_dir: str | Path | None, tokenizer_dir: str | Path | Non
     """Find the weights and tokenizer, load both, and return a ready Generator.
 
     On the CPU the weights are packed into oneDNN's blocked layout (RocLMForCausalLM.pack_weights)
-    when pack_weights is true and this CPU and dtype support it; otherwise they stay dense.
+    when pack_weights is true and this CPU and dtype support it. Otherwise they stay dense.
 
     Raises ModelFilesError (missing files) or UserError (unusable device, load failure).
     """
