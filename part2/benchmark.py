@@ -160,7 +160,7 @@ def generate_timed(implementation: str, model, prompt: torch.Tensor,
 
 def measure_generation(models: dict[str, Any], prompt: torch.Tensor, new_tokens: int,
                        repeats: int) -> dict[str, dict[str, Any]]:
-    """Time both implementations, alternating their order so load changes hit both alike."""
+    """Time each implementation, alternating their order so load changes hit all alike."""
     names = [name for name in IMPLEMENTATIONS if name in models]
     for implementation in names:
         generate_timed(implementation, models[implementation], prompt, 4)  # warm-up

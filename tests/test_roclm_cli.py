@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from part2 import make_tiny_checkpoint, verify_parity
-from part2.roclm_model import RocLMForCausalLM
+from part2.roclm_model import RocLMForCausalLM, packing_unavailable_reason
 
 
 @pytest.mark.parametrize("tie", [True, False])
@@ -55,6 +55,12 @@ def test_verify_parity_writes_smoke_json(tmp_path, monkeypatch, one_small_config
     assert configs == {"gqa2_head_dim24_untied", "checkpoint tiny"}
     for record in result["checks"]:
         assert record["max_abs_logit_diff"] <= record["tolerance"]
+    packed = [record["config"] for record in result["checks"]
+              if record["check"] == "float32 logits, weights packed for oneDNN"]
+    if packing_unavailable_reason("cpu", torch.float32) is None:
+        assert sorted(packed) == ["checkpoint tiny", "gqa2_head_dim24_untied"]
+    else:
+        assert packed == []
 
 
 def test_verify_parity_fails_when_tolerance_is_exceeded(tmp_path, monkeypatch, one_small_config):
